@@ -1,0 +1,1 @@
+"""Build torch modules from Caffe NetParameter messages (one submodule per Caffe layer)."""

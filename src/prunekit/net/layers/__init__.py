@@ -1,0 +1,1 @@
+"""Compute layers, one Caffe layer type (or a family of trivial ones) per file."""
