@@ -1,0 +1,39 @@
+"""Caffe's ``Input`` layer: tops whose contents the caller provides (deploy nets, timing).
+
+Shapes come from ``input_param.shape`` (one for all tops or one per top). Until
+:meth:`InputLayer.set_inputs` is called the tops are zeros of those shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from prunekit.data.source import DataSource
+from prunekit.errors import PrunekitError
+
+
+class InputLayer(DataSource):
+    """``type: "Input"``: returns the tensors given to :meth:`set_inputs` (zeros before)."""
+
+    def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
+        super().__init__(param, bottom_shapes, phase)
+        shapes = list(param.input_param.shape)
+        if len(shapes) not in (1, self.num_tops):
+            raise PrunekitError(f"{self.where}: input_param has {len(shapes)} shapes for "
+                                f"{self.num_tops} tops; give 1 or {self.num_tops}")
+        self._top_shapes = [tuple(int(d) for d in shapes[i if len(shapes) > 1 else 0].dim)
+                            for i in range(self.num_tops)]
+        self._inputs = [torch.zeros(s, dtype=torch.float32) for s in self._top_shapes]
+
+    def set_inputs(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Tensors to return from now on, one per top (used as given: no copy, any device)."""
+        if len(tensors) != self.num_tops:
+            raise PrunekitError(f"{self.where}: got {len(tensors)} inputs for "
+                                f"{self.num_tops} tops")
+        self._inputs = list(tensors)
+
+    def _batches(self, start: int) -> Iterator[list[torch.Tensor]]:
+        while True:
+            yield list(self._inputs)

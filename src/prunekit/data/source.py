@@ -1,0 +1,129 @@
+"""Base class of the data-source layers: seed, read position, prefetch, sharding.
+
+A source produces batch number ``b`` (counted from 0 since the start of training) as a pure
+function of ``(seed, b)`` and the dataset, so the read position is just the number of batches the
+Net has *consumed*; prefetched batches are recomputed after a resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from prunekit.data.prefetch import Prefetcher
+from prunekit.errors import PrunekitError
+from prunekit.net.layers.base import TRAIN, CaffeLayer
+
+
+def describe(param, phase: int) -> str:
+    """"layer 'mnist' (Data, TRAIN)": the prefix of every error message of a source."""
+    return f"layer '{param.name}' ({param.type}, {'TRAIN' if phase == TRAIN else 'TEST'})"
+
+
+def rng_for(seed: int, stream: int, index: int) -> np.random.Generator:
+    """A generator that depends only on (seed, stream, index); streams keep uses independent.
+
+    Streams: 0 = per-batch crops/mirrors, 1 = per-epoch shuffles, 2 = rand_skip, 3 = fillers.
+    """
+    return np.random.default_rng([seed % 2**64, stream, index])
+
+
+class DataSource(CaffeLayer):
+    """A Caffe layer that produces its tops; the Net calls :meth:`next_batch`.
+
+    Subclasses set ``self._top_shapes`` and ``self.prefetch`` in ``__init__`` and implement
+    :meth:`_batches`. Note on ``state_dict``: called with no arguments it returns the read position;
+    called with torch's arguments (by a parent module) it behaves like ``nn.Module.state_dict``.
+    """
+
+    is_data = True
+    needs_backward = False
+
+    def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
+        super().__init__(param, bottom_shapes, phase)
+        self.where = describe(param, phase)
+        self.num_tops = len(param.top)
+        self.seed = 0
+        self.batches_consumed = 0
+        self.rank, self.world_size = 0, 1
+        self.prefetch = 0
+        self._top_shapes: list[tuple[int, ...]] = []
+        self._feeder: Prefetcher | None = None
+        self._pin = torch.cuda.is_available()
+
+    def top_shapes(self) -> list[tuple[int, ...]]:
+        """Shapes of the tops (batch dimension first), known from construction on."""
+        return list(self._top_shapes)
+
+    def set_seed(self, seed: int) -> None:
+        """Seed of all randomness (crops, mirrors, shuffles, fillers); restarts prefetch."""
+        self.seed = int(seed)
+        self._restart()
+
+    def set_shard(self, rank: int, world_size: int) -> None:
+        """Data-parallel sharding: local batch b is global batch ``b * world_size + rank``.
+
+        Like Caffe's multi-GPU readers, the ranks read interleaved, disjoint batches.
+        """
+        if not 0 <= rank < world_size:
+            raise PrunekitError(f"{self.where}: rank {rank} is not in [0, {world_size})")
+        self.rank, self.world_size = int(rank), int(world_size)
+        self._restart()
+
+    def global_batch(self, local: int) -> int:
+        """The dataset-wide batch number of this rank's batch ``local``."""
+        return local * self.world_size + self.rank
+
+    def next_batch(self) -> list[torch.Tensor]:
+        """The next batch: one CPU tensor per top (data float32 NCHW, labels float32 (N,))."""
+        if self._feeder is None:
+            self._feeder = Prefetcher(self._batches, self.batches_consumed, self.prefetch,
+                                      name=f"prefetch {self.layer_name}")
+        batch = self._feeder.get()
+        self.batches_consumed += 1
+        return batch
+
+    def forward(self, *bottoms: torch.Tensor):
+        """Same as :meth:`next_batch`, shaped like other layers' outputs (tensor or tuple)."""
+        tops = self.next_batch()
+        return tops[0] if len(tops) == 1 else tuple(tops)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict:
+        """The read position ``{"batches": consumed, "seed": seed}`` (see class docstring)."""
+        if args or kwargs:
+            return super().state_dict(*args, **kwargs)
+        return {"batches": self.batches_consumed, "seed": self.seed}
+
+    def load_state_dict(self, state: dict, strict: bool = True, assign: bool = False) -> None:
+        """Continue from a saved read position: the next batch is batch ``state["batches"]``."""
+        if "batches" not in state:
+            raise PrunekitError(f"{self.where}: saved data state has no 'batches' entry")
+        self.batches_consumed = int(state["batches"])
+        self.seed = int(state.get("seed", self.seed))
+        self._restart()
+
+    def close(self) -> None:
+        """Stop the prefetch thread; a later next_batch starts a new one."""
+        self._restart()
+
+    def _restart(self) -> None:
+        if self._feeder is not None:
+            self._feeder.close()
+            self._feeder = None
+
+    def _new_tensor(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """An uninitialised float32 CPU tensor, page-locked when CUDA is there (fast H2D copies)."""
+        return torch.empty(shape, dtype=torch.float32, pin_memory=self._pin)
+
+    def _batches(self, start: int) -> Iterator[list[torch.Tensor]]:
+        """Endless iterator of this rank's batches ``start``, ``start + 1``, ..."""
+        raise NotImplementedError
+
+    def _check_tops(self, allowed: tuple[int, ...]) -> None:
+        if self.num_tops not in allowed:
+            raise PrunekitError(
+                f"{self.where}: needs {' or '.join(map(str, allowed))} tops, has {self.num_tops}"
+            )
