@@ -1,0 +1,24 @@
+#!/bin/sh
+# Usage: sh compression_experiments/lenet5/train.sh [gpu_id]   (no id: CPU)
+# Makes the MNIST LMDBs and the baseline model when they are missing, then runs solver.prototxt.
+# Training log (Caffe's glog lines) -> weights/log_<stamp>_acc.txt; pruning log -> *_prune.txt.
+set -e
+cd "$(dirname "$0")/../.."
+dir=compression_experiments/lenet5
+weights=$dir/weights/baseline_lenet5.caffemodel
+mkdir -p "$dir/weights"
+gpu=""; [ -n "$1" ] && gpu="--gpu $1"
+if [ ! -d data/mnist/mnist_train_lmdb ] || [ ! -d data/mnist/mnist_test_lmdb ]; then
+  prunekit data mnist --out data/mnist
+fi
+if [ ! -f "$weights" ]; then
+  echo "train.sh: training the baseline (log: $dir/weights/log_baseline.txt)" >&2
+  prunekit train --solver "$dir/baseline_solver.prototxt" $gpu 2> "$dir/weights/log_baseline.txt"
+  cp "$dir/weights/baseline_iter_4000.caffemodel" "$weights.tmp"
+  mv "$weights.tmp" "$weights"
+fi
+stamp=$(date +%Y%m%d-%H%M)
+echo "train.sh: logs in $dir/weights/log_${stamp}_acc.txt and log_${stamp}_prune.txt" >&2
+prunekit train --solver "$dir/solver.prototxt" --weights "$weights" $gpu \
+  2> "$dir/weights/log_${stamp}_acc.txt" > "$dir/weights/log_${stamp}_prune.txt"
+grep "Test net output" "$dir/weights/log_${stamp}_acc.txt" | tail -n 2 >&2

@@ -1,0 +1,100 @@
+"""``prunekit <command>``: Caffe's tool with its verbs and flags, on PyTorch.
+
+Flags are accepted with one dash (``-solver``, as Caffe's gflags) or two (``--solver``). A user
+mistake (PrunekitError) prints one line naming what to fix and exits 1, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prunekit.errors import PrunekitError
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    parser.add_argument(f"-{name}", f"--{name}", dest=name, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prunekit", description="Run Caffe-format CNN (compression) experiments on PyTorch.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser("train", help="train or finetune a model (caffe train)")
+    _flag(train, "solver", required=True, help="solver.prototxt")
+    _flag(train, "weights", help="comma-separated .caffemodel files to finetune from")
+    _flag(train, "snapshot", help=".solverstate to resume from")
+    _flag(train, "gpu", help="GPU id, comma list or 'all'; absent: CPU (or the solver's solver_mode)")
+
+    test = commands.add_parser("test", help="score a model on its TEST phase (caffe test)")
+    _flag(test, "model", required=True, help="net prototxt")
+    _flag(test, "weights", help=".caffemodel to score")
+    _flag(test, "iterations", type=int, default=50, help="number of batches (default 50)")
+    _flag(test, "gpu", help="GPU id; absent: CPU")
+
+    time = commands.add_parser("time", help="per-layer forward/backward timing (caffe time)")
+    _flag(time, "model", required=True, help="net prototxt")
+    _flag(time, "iterations", type=int, default=50, help="timed iterations (default 50)")
+    _flag(time, "phase", default="TRAIN", help="TRAIN (default) or TEST")
+    _flag(time, "gpu", help="GPU id; absent: CPU")
+    _flag(time, "weights", help="optional .caffemodel (Caffe times filler weights)")
+    _flag(time, "batch_size", type=int, help="override the batch size of the input/data layers")
+    _flag(time, "json", help="also write the results as JSON to this file")
+
+    data = commands.add_parser("data", help="make datasets (LMDB)")
+    datasets = data.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    mnist = datasets.add_parser("mnist", help="MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
+    _flag(mnist, "out", required=True, help="folder for mnist_train_lmdb and mnist_test_lmdb")
+    _flag(mnist, "idx_dir", help="folder with the four MNIST IDX files (default: embedded digits)")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        from prunekit.commands.train import run_train
+
+        return run_train(args.solver, args.weights, args.snapshot, args.gpu)
+    if args.command == "test":
+        from prunekit.commands.test import run_test
+
+        return run_test(args.model, args.weights, args.iterations, args.gpu)
+    if args.command == "time":
+        from prunekit.commands.time import run_time
+
+        return run_time(args.model, args.iterations, args.phase, args.gpu, args.weights,
+                        args.batch_size, args.json)
+    if args.command == "data":
+        from prunekit.commands.data import run_data_mnist
+
+        return run_data_mnist(args.out, args.idx_dir)
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(_normalise_flags(sys.argv[1:] if argv is None else argv))
+    try:
+        return dispatch(args)
+    except PrunekitError as error:
+        print(f"prunekit {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"prunekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _normalise_flags(argv: list[str]) -> list[str]:
+    """Caffe writes ``-gpu=0``/``--gpu=0`` too; argparse handles ``=`` only for known prefixes,
+    so split ``-flag=value`` into two arguments."""
+    out: list[str] = []
+    for arg in argv:
+        if arg.startswith("-") and "=" in arg and not arg.startswith("--="):
+            flag, value = arg.split("=", 1)
+            out += [flag, value]
+        else:
+            out.append(arg)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""``prunekit test``: caffe test --model M --weights W [--iterations N] [--gpu N]."""
+
+from __future__ import annotations
+
+from prunekit import caffe
+from prunekit.device import resolve_device
+from prunekit.errors import PrunekitError
+from prunekit.log import get_logger
+from prunekit.net.graph import Net
+from prunekit.net.layers.base import TEST
+from prunekit.net.weights import load_caffemodel
+from prunekit.solver.evaluate import evaluate, format_score, score_text
+
+
+def run_test(model: str, weights: str | None, iterations: int = 50, gpu: str | None = None) -> int:
+    """Score ``weights`` on the TEST phase of ``model``, logging as Caffe's ``test`` command."""
+    log = get_logger()
+    if not weights:
+        raise PrunekitError("test: give the weights to score with --weights X.caffemodel")
+    device = resolve_device(gpu)
+    net = Net(caffe.read_net_prototxt(model), TEST, source=model)
+    net.set_seed(0)
+    net.place(device)
+    for path in weights.split(","):
+        load_caffemodel(net, path)
+    log.info("Running for %d iterations.", iterations)
+
+    def show_batch(i: int, batch, loss: float) -> None:
+        for name, value, _ in batch:
+            log.info("Batch %d, %s = %s", i, name, format_score(value))
+
+    try:
+        scores, mean_loss = evaluate(net, iterations, show_batch)
+    finally:
+        net.close()
+    log.info("Loss: %s", format_score(mean_loss))
+    for name, value, weight in scores:
+        log.info("%s", score_text(name, value, weight))
+    return 0

@@ -1,0 +1,118 @@
+"""``prunekit train``: caffe train --solver S [--weights a,b | --snapshot X.solverstate] [--gpu N]."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import torch
+
+from prunekit import caffe
+from prunekit.device import resolve_device
+from prunekit.errors import PrunekitError
+from prunekit.log import get_logger
+from prunekit.net.graph import Net
+from prunekit.net.layers.base import TEST, TRAIN
+from prunekit.net.weights import load_caffemodel, share_weights
+from prunekit.solver.solver import Solver
+
+
+def run_train(solver_path: str, weights: str | None = None, snapshot: str | None = None,
+              gpu: str | None = None) -> int:
+    """Build the solver of ``solver_path`` and train; returns the process exit code."""
+    log = get_logger()
+    if weights and snapshot:
+        raise PrunekitError("give --snapshot to resume training or --weights to finetune, not both")
+    param = caffe.read_solver_prototxt(solver_path)
+    if param.prune_method not in ("", "None"):
+        raise PrunekitError(
+            f"{solver_path}: prune_method '{param.prune_method}' is not available in this version "
+            "of prunekit (the pruning engine is not built yet); set `prune_method: \"None\"` to "
+            "train without pruning"
+        )
+    log.info("Initializing solver from parameters: \n%s", caffe.to_text(param))
+    device = resolve_device(gpu, param)
+    seed = param.random_seed if param.random_seed >= 0 else int.from_bytes(os.urandom(4), "little")
+    torch.manual_seed(seed)
+    net, test_nets = build_nets(param, solver_path, device, seed)
+    prefix = param.snapshot_prefix or str(Path(solver_path).with_suffix(""))
+    check_snapshot_prefix(prefix, solver_path)
+    solver = Solver(param, net, test_nets, snapshot_prefix=prefix, seed=seed)
+    for path in (weights or "").split(","):
+        if path:
+            log.info("Finetuning from %s", path)
+            load_caffemodel(net, path)
+    if snapshot:
+        solver.restore(snapshot)
+    previous = signal.signal(signal.SIGINT, _stop_handler(solver))
+    try:
+        solver.solve()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for n in [net, *test_nets]:
+            n.close()
+    return 0
+
+
+def build_nets(param, solver_path: str, device: torch.device, seed: int) -> tuple[Net, list[Net]]:
+    """The TRAIN net and one TEST net per ``test_iter`` entry, sharing weights, on ``device``."""
+    log = get_logger()
+    train_file, test_files = _net_files(param, solver_path)
+    log.info("Creating training net from net file: %s", train_file)
+    train_param = caffe.read_net_prototxt(train_file)
+    state = param.train_state
+    net = Net(train_param, TRAIN, level=state.level, stages=state.stage, source=train_file)
+    test_nets = []
+    for index, test_file in enumerate(test_files):
+        log.info("Creating test net (#%d) specified by net file: %s", index, test_file)
+        test_param = train_param if test_file == train_file else caffe.read_net_prototxt(test_file)
+        tstate = param.test_state[index] if index < len(param.test_state) else None
+        test_nets.append(Net(test_param, TEST, level=tstate.level if tstate else 0,
+                             stages=tstate.stage if tstate else (), source=test_file))
+    for n in [net, *test_nets]:
+        n.set_seed(seed)
+        n.place(device)
+    for test_net in test_nets:
+        share_weights(test_net, net)
+    return net, test_nets
+
+
+def _net_files(param, solver_path: str) -> tuple[str, list[str]]:
+    train_file = param.train_net or param.net
+    if not train_file:
+        raise PrunekitError(f"{solver_path}: no net given (set `net:` or `train_net:`)")
+    test_files = list(param.test_net) or ([param.net] * len(param.test_iter) if param.net else [])
+    if len(param.test_iter) != len(test_files):
+        raise PrunekitError(
+            f"{solver_path}: {len(test_files)} test net(s) but {len(param.test_iter)} test_iter "
+            "value(s); give one test_iter per test net"
+        )
+    for path in [train_file, *test_files]:
+        if not os.path.isfile(path):
+            raise PrunekitError(
+                f"{solver_path}: net file '{path}' not found (paths are relative to the folder "
+                f"you run from: {os.getcwd()})"
+            )
+    return train_file, test_files
+
+
+def check_snapshot_prefix(prefix: str, solver_path: str) -> None:
+    """Fail before training, not after hours, when snapshots could not be written."""
+    folder = os.path.dirname(prefix) or "."
+    if not os.path.isdir(folder):
+        raise PrunekitError(
+            f"{solver_path}: snapshot_prefix '{prefix}' points into '{folder}', which does not exist"
+        )
+    if not os.access(folder, os.W_OK):
+        raise PrunekitError(f"{solver_path}: cannot write snapshots into '{folder}'")
+
+
+def _stop_handler(solver: Solver):
+    """Ctrl-C: finish the iteration, snapshot, stop (Caffe's default sigint_effect)."""
+
+    def handler(signum, frame) -> None:
+        solver.log.info("Ctrl-C: stopping after this iteration and writing a snapshot")
+        solver.stop_requested = True
+
+    return handler

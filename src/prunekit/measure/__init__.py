@@ -1,0 +1,1 @@
+"""Measurements of nets: timing (and, with later issues, FLOPs and speedups)."""

@@ -1,0 +1,259 @@
+"""A Caffe net as a torch module: layers in prototxt order, blobs by name, phases, in-place tops.
+
+The NetParameter is the source of truth (DESIGN.md): this module is built from it, never edited by
+hand. One submodule per Caffe layer, named after the layer, so a state_dict reads like the
+prototxt and tools (pruning, FLOPs, timing) can find "conv2" by its Caffe name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from prunekit.errors import PrunekitError
+from prunekit.net.layers.base import TEST, TRAIN
+from prunekit.net.registry import layer_class
+from prunekit.net.shapes import infer_top_shapes
+from prunekit.net.state_rules import layer_included
+
+PHASE_NAMES = {TRAIN: "TRAIN", TEST: "TEST"}
+
+
+@dataclass
+class LayerEntry:
+    """One layer of the built net: its Caffe identity and where its module lives."""
+
+    name: str
+    type: str
+    key: str
+    bottoms: list[str]
+    tops: list[str]
+    loss_weights: list[float]
+    param: object = field(repr=False)
+
+
+@dataclass
+class BlobRef:
+    """A Caffe parameter blob seen by the solver: owner layer, Caffe index, tensor and multipliers."""
+
+    layer: str
+    index: int
+    tensor: torch.Tensor
+    lr_mult: float
+    decay_mult: float
+
+    @property
+    def learnable(self) -> bool:
+        return isinstance(self.tensor, nn.Parameter) and self.lr_mult != 0
+
+
+class Net(nn.Module):
+    """Caffe ``Net`` for one phase.
+
+    ``forward()`` pulls a batch from the data layers (or takes ``feed``), runs every layer and
+    returns ``(loss, outputs)``: the weighted sum of loss tops and the net outputs (blobs nobody
+    consumes, alphabetical as in Caffe, so "Test net output #k" numbering matches).
+    """
+
+    def __init__(
+        self,
+        net_param,
+        phase: int,
+        *,
+        level: int = 0,
+        stages: Iterable[str] = (),
+        source: str = "<net>",
+    ) -> None:
+        super().__init__()
+        self.net_name: str = net_param.name
+        self.phase = phase
+        self.source = source
+        self.layer_modules = nn.ModuleDict()
+        self.entries: list[LayerEntry] = []
+        self.blob_shapes: dict[str, tuple[int, ...]] = {}
+        self.output_names: list[str] = []
+        self.device = torch.device("cpu")
+        self._param_owners: dict[str, torch.Tensor] = {}
+        self._build(net_param, level, tuple(stages))
+        self.train(phase == TRAIN)
+
+    # ------------------------------------------------------------------ building
+    def _build(self, net_param, level: int, stages: tuple[str, ...]) -> None:
+        layers = _legacy_input_layers(net_param)
+        layers += [lp for lp in net_param.layer if layer_included(lp, self.phase, level, stages)]
+        if not layers:
+            raise PrunekitError(
+                f"{self.source}: no layers in the {PHASE_NAMES[self.phase]} net "
+                "(check the include/exclude phase rules)"
+            )
+        available: dict[str, None] = {}
+        for lp in layers:
+            self._add_layer(lp)
+            for bottom in lp.bottom:
+                available.pop(bottom, None)
+            for top in lp.top:
+                available[top] = None
+        self.output_names = sorted(available)
+
+    def _add_layer(self, lp) -> None:
+        where = f"{self.source}: layer '{lp.name}' ({lp.type})"
+        for bottom in lp.bottom:
+            if bottom not in self.blob_shapes:
+                raise PrunekitError(
+                    f"{where}: bottom blob '{bottom}' is not produced by any earlier layer of the "
+                    f"{PHASE_NAMES[self.phase]} net"
+                )
+        cls = layer_class(lp.type, lp.name)
+        bottom_shapes = [self.blob_shapes[b] for b in lp.bottom]
+        module = cls(lp, bottom_shapes, self.phase)
+        top_shapes = module.top_shapes() if cls.is_data else infer_top_shapes(module, bottom_shapes)
+        if len(top_shapes) != len(lp.top):
+            raise PrunekitError(
+                f"{where}: declares {len(lp.top)} top blob(s) but the layer produces "
+                f"{len(top_shapes)}"
+            )
+        self._share_named_params(lp, module, where)
+        key = self._module_key(lp.name)
+        self.layer_modules[key] = module
+        for top, shape in zip(lp.top, top_shapes):
+            self.blob_shapes[top] = tuple(int(d) for d in shape)
+        self.entries.append(
+            LayerEntry(lp.name, lp.type, key, list(lp.bottom), list(lp.top),
+                       _loss_weights(lp, cls, where), lp)
+        )
+
+    def _module_key(self, name: str) -> str:
+        key = name.replace(".", "_") or "layer"
+        base, n = key, 1
+        while key in self.layer_modules:
+            key, n = f"{base}_{n}", n + 1
+        return key
+
+    def _share_named_params(self, lp, module, where: str) -> None:
+        """ParamSpec.name ties blobs across layers (Caffe weight sharing)."""
+        for index, spec in enumerate(lp.param):
+            if not spec.name or index >= len(module.blob_names):
+                continue
+            attr = module.blob_names[index]
+            mine = getattr(module, attr)
+            owner = self._param_owners.get(spec.name)
+            if owner is None:
+                self._param_owners[spec.name] = mine
+            elif tuple(owner.shape) != tuple(mine.shape):
+                raise PrunekitError(
+                    f"{where}: shared param '{spec.name}' has shape {list(mine.shape)} here but "
+                    f"{list(owner.shape)} where it was first defined"
+                )
+            else:
+                setattr(module, attr, owner)
+
+    # ------------------------------------------------------------------ access
+    def layer(self, name: str) -> nn.Module:
+        """The module of the layer called ``name`` in the prototxt."""
+        for entry in self.entries:
+            if entry.name == name:
+                return self.layer_modules[entry.key]
+        raise KeyError(name)
+
+    def named_layers(self) -> list[tuple[LayerEntry, nn.Module]]:
+        return [(e, self.layer_modules[e.key]) for e in self.entries]
+
+    def param_blobs(self) -> list[BlobRef]:
+        """All Caffe blobs in net order, shared ones once: the order of a solverstate's history."""
+        seen: set[int] = set()
+        refs: list[BlobRef] = []
+        for entry, module in self.named_layers():
+            for index, tensor in enumerate(module.caffe_blobs()):
+                if id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                spec = entry.param.param[index] if index < len(entry.param.param) else None
+                lr = spec.lr_mult if spec is not None else 1.0
+                decay = spec.decay_mult if spec is not None else 1.0
+                if not isinstance(tensor, nn.Parameter):
+                    lr = 0.0
+                refs.append(BlobRef(entry.name, index, tensor, float(lr), float(decay)))
+        return refs
+
+    def data_layers(self) -> list[nn.Module]:
+        return [m for _, m in self.named_layers() if getattr(m, "is_data", False)]
+
+    def set_seed(self, seed: int) -> None:
+        """Seed every data layer (crop/mirror/shuffle are pure functions of seed and position)."""
+        for module in self.data_layers():
+            module.set_seed(seed)
+
+    def place(self, device: torch.device | str) -> "Net":
+        """Move parameters to ``device``; batches from data layers follow."""
+        self.device = torch.device(device)
+        self.to(self.device)
+        return self
+
+    def close(self) -> None:
+        """Stop prefetch threads of the data layers."""
+        for module in self.data_layers():
+            close = getattr(module, "close", None)
+            if close is not None:
+                close()
+
+    # ------------------------------------------------------------------ running
+    def forward(
+        self, feed: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        blobs: dict[str, torch.Tensor] = {}
+        loss = torch.zeros((), device=self.device)
+        for entry in self.entries:
+            tops = self.run_layer(entry, [blobs[b] for b in entry.bottoms], feed)
+            for name, tensor, weight in zip(entry.tops, tops, entry.loss_weights):
+                blobs[name] = tensor
+                if weight:
+                    loss = loss + weight * tensor.sum()
+        return loss, {name: blobs[name] for name in self.output_names}
+
+    def run_layer(self, entry: LayerEntry, bottoms: list[torch.Tensor],
+                  feed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:
+        """Run one layer on its bottom tensors (data layers ignore them and read a batch)."""
+        module = self.layer_modules[entry.key]
+        if getattr(module, "is_data", False):
+            batch = module.next_batch()
+            tops = tuple(t.to(self.device, non_blocking=True) for t in batch)
+            if feed:
+                tops = tuple(feed.get(name, t) for name, t in zip(entry.tops, tops))
+            return tops
+        out = module(*bottoms)
+        return (out,) if isinstance(out, torch.Tensor) else tuple(out)
+
+
+def _loss_weights(lp, cls, where: str) -> list[float]:
+    """Caffe: loss layers weigh their first top by 1 unless ``loss_weight`` says otherwise."""
+    weights = [float(w) for w in lp.loss_weight]
+    if not weights and getattr(cls, "is_loss", False) and len(lp.top):
+        weights = [1.0]
+    if len(weights) > len(lp.top):
+        raise PrunekitError(f"{where}: {len(weights)} loss_weight values for {len(lp.top)} tops")
+    return weights + [0.0] * (len(lp.top) - len(weights))
+
+
+def _legacy_input_layers(net_param) -> list:
+    """Net-level ``input:``/``input_shape``/``input_dim`` become Input layers, as Caffe upgrades."""
+    names = list(net_param.input)
+    if not names:
+        return []
+    shapes = [list(s.dim) for s in net_param.input_shape]
+    if not shapes and len(net_param.input_dim):
+        dims = list(net_param.input_dim)
+        shapes = [dims[i:i + 4] for i in range(0, len(dims), 4)]
+    if len(shapes) != len(names):
+        raise PrunekitError(
+            f"net '{net_param.name}': {len(names)} input blob(s) but {len(shapes)} input shape(s)"
+        )
+    from prunekit.caffe import caffe_pb2  # the message type lives in the formats package
+
+    lp = caffe_pb2.LayerParameter(name="input", type="Input")
+    for name, dims in zip(names, shapes):
+        lp.top.append(name)
+        lp.input_param.shape.add().dim.extend(int(d) for d in dims)
+    return [lp]

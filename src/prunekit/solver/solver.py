@@ -1,0 +1,183 @@
+"""The training loop with Caffe's semantics (``Solver::Solve`` / ``Step`` / ``ApplyUpdate``).
+
+Order per iteration, as in Caffe: periodic test → ``iter_size`` forward/backward passes summing
+gradients → display → lr → gradient clipping → per parameter: normalise by ``iter_size``, weight
+decay, update rule → weights move → iter += 1 → periodic snapshot. Pruning methods plug in as
+:class:`~prunekit.solver.hooks.SolverHook` objects.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prunekit.log import get_logger
+from prunekit.net.graph import Net
+from prunekit.solver.evaluate import evaluate, format_score, net_loss_weights, score_text
+from prunekit.solver.hooks import SolverHook
+from prunekit.solver.lr_policy import learning_rate
+from prunekit.solver.regularize import add_weight_decay, clip_gradients
+from prunekit.solver.smoothed_loss import SmoothedLoss
+from prunekit.solver.update_rules import make_rule
+
+
+class Solver:
+    """Trains ``net`` with the settings of a SolverParameter; ``test_nets`` share its weights."""
+
+    def __init__(self, param, net: Net, test_nets: list[Net], *, snapshot_prefix: str,
+                 seed: int, hooks: list[SolverHook] | None = None) -> None:
+        self.param = param
+        self.net = net
+        self.test_nets = test_nets
+        self.snapshot_prefix = snapshot_prefix
+        self.seed = seed
+        self.hooks = list(hooks or [])
+        self.log = get_logger()
+        self.iter = 0
+        self.current_step = 0
+        self.iter_size = max(1, param.iter_size)
+        self.extra_iter_size = 1  # un-normalised passes a pruning state may add (IncReg's iter_size_*)
+        self.lr_override: float | None = None
+        self.rate = param.base_lr
+        self.blobs = net.param_blobs()
+        self.rule = make_rule(param)
+        self.history = [torch.zeros_like(b.tensor) for _ in range(self.rule.history_sets)
+                        for b in self.blobs]
+        self.smoothed = SmoothedLoss(param.average_loss, 0)
+        self.stop_requested = False
+        self.last_outputs: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ top level
+    def solve(self) -> None:
+        """Caffe's Solve: train to ``max_iter``, final snapshot, final display and test."""
+        self.log.info("Solving %s", self.net.net_name)
+        self.log.info("Learning Rate Policy: %s", self.param.lr_policy or "fixed")
+        self.smoothed.start_iter = self.iter if not self.smoothed.losses else self.smoothed.start_iter
+        for hook in self.hooks:
+            hook.on_start(self)
+        self.step(self.param.max_iter - self.iter)
+        if self.param.snapshot_after_train and (
+            not self.param.snapshot or self.iter % self.param.snapshot != 0
+        ):
+            self.snapshot()
+        if self.stop_requested:
+            self.log.info("Optimization stopped early.")
+            return
+        if self.param.display and self.iter % self.param.display == 0:
+            with torch.no_grad():
+                loss, _ = self.net()
+            value = self.smoothed.update(float(loss), self.iter)
+            self.log.info("Iteration %d, loss = %s", self.iter, format_score(value))
+        if self.param.test_interval and self.iter % self.param.test_interval == 0:
+            self.test_all()
+        self.log.info("Optimization Done.")
+
+    def step(self, iterations: int) -> None:
+        """Run ``iterations`` training iterations (fewer if a stop is requested)."""
+        stop_iter = self.iter + iterations
+        while self.iter < stop_iter and not self.stop_requested:
+            self._one_iteration()
+            if any(hook.should_stop(self) for hook in self.hooks):
+                self.stop_requested = True
+
+    def _one_iteration(self) -> None:
+        p = self.param
+        if p.test_interval and self.iter % p.test_interval == 0 and (
+            self.iter > 0 or p.test_initialization
+        ):
+            self.test_all()
+        for hook in self.hooks:
+            hook.before_forward(self)
+        loss = self._forward_backward()
+        for hook in self.hooks:
+            hook.after_backward(self)
+        smoothed = self.smoothed.update(loss, self.iter)
+        if p.display and self.iter % p.display == 0:
+            self.log.info("Iteration %d, loss = %s", self.iter, format_score(smoothed))
+            self._log_outputs("Train", self.net, self.last_outputs)
+        self.apply_update()
+        self.iter += 1
+        if p.snapshot and self.iter % p.snapshot == 0:
+            self.snapshot()
+
+    def _forward_backward(self) -> float:
+        for ref in self.blobs:
+            ref.tensor.grad = None
+        passes = self.iter_size * self.extra_iter_size
+        total = 0.0
+        for _ in range(passes):
+            loss, outputs = self.net()
+            if loss.requires_grad:
+                loss.backward()
+            total += float(loss)
+            self.last_outputs = {k: v.detach() for k, v in outputs.items()}
+        return total / passes
+
+    # ------------------------------------------------------------------ update
+    def apply_update(self) -> None:
+        """Caffe's SGDSolver::ApplyUpdate with the hook between regularisation and update."""
+        p = self.param
+        rate, self.current_step = learning_rate(p, self.iter, self.current_step)
+        if self.lr_override is not None:
+            rate = self.lr_override
+        self.rate = rate
+        if p.display and self.iter % p.display == 0:
+            self.log.info("Iteration %d, lr = %s", self.iter, format_score(rate))
+        learnable = [b for b in self.blobs if b.learnable and b.tensor.grad is not None]
+        if p.clip_gradients > 0:
+            clip_gradients([b.tensor for b in learnable], p.clip_gradients, self.log)
+        with torch.no_grad():
+            for ref in learnable:
+                if self.iter_size > 1:
+                    ref.tensor.grad.div_(self.iter_size)
+                add_weight_decay(ref, p.weight_decay, p.regularization_type)
+            for hook in self.hooks:
+                hook.before_update(self)
+            n = len(self.blobs)
+            for i, ref in enumerate(self.blobs):
+                if not (ref.learnable and ref.tensor.grad is not None):
+                    continue
+                hist = [self.history[i + k * n] for k in range(self.rule.history_sets)]
+                step = self.rule.update(ref.tensor.grad, hist, rate * ref.lr_mult, self.iter)
+                ref.tensor.sub_(step)
+        for hook in self.hooks:
+            hook.after_update(self)
+
+    # ------------------------------------------------------------------ testing
+    def test_all(self) -> list[list[tuple[str, float, float]]]:
+        """Run every test net for its ``test_iter`` and log Caffe's "Test net output" lines."""
+        results = []
+        for index, test_net in enumerate(self.test_nets):
+            self.log.info("Iteration %d, Testing net (#%d)", self.iter, index)
+            iterations = self.param.test_iter[index] if index < len(self.param.test_iter) else 0
+            scores, mean_loss = evaluate(test_net, iterations)
+            if self.param.test_compute_loss:
+                self.log.info("Test loss: %s", format_score(mean_loss))
+            for k, (name, value, weight) in enumerate(scores):
+                self.log.info("    Test net output #%d: %s", k, score_text(name, value, weight))
+            for hook in self.hooks:
+                hook.on_test(self, scores)
+            results.append(scores)
+        return results
+
+    def _log_outputs(self, label: str, net: Net, outputs) -> None:
+        k = 0
+        weights = net_loss_weights(net)
+        for name in net.output_names:
+            for value in outputs[name].reshape(-1).tolist():
+                text = score_text(name, value, weights.get(name, 0.0))
+                self.log.info("    %s net output #%d: %s", label, k, text)
+                k += 1
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> tuple[str, str]:
+        """Write ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate`` (atomically)."""
+        from prunekit.solver.snapshot import write_snapshot
+
+        return write_snapshot(self)
+
+    def restore(self, path: str) -> None:
+        """Continue from a ``.solverstate`` (and the caffemodel it names)."""
+        from prunekit.solver.snapshot import restore_snapshot
+
+        restore_snapshot(self, path)
+
