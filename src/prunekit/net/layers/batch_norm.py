@@ -1,0 +1,62 @@
+"""Caffe ``BatchNorm``: normalisation only (the affine part is a separate Scale layer).
+
+Blobs, in Caffe order: ``mean`` [C] and ``variance`` [C] are *sums* decayed by
+moving_average_fraction, and ``moving_average_factor`` [1] is the matching sum of weights, so the
+running estimate is blob / factor (0 when the factor is 0). They are buffers: the solver never
+updates them (Caffe gives them lr_mult 0); training forward passes do.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from prunekit.net.layers._common import check_num_bottoms
+from prunekit.net.layers.base import TEST, CaffeLayer
+
+
+class BatchNorm(CaffeLayer):
+    """(x − mean) / sqrt(var + eps) per channel (axis 1), with batch or global statistics."""
+
+    def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
+        super().__init__(param, bottom_shapes, phase)
+        bp = param.batch_norm_param
+        check_num_bottoms(self, bottom_shapes, 1)
+        shape = tuple(bottom_shapes[0])
+        channels = shape[1] if len(shape) > 1 else 1
+        self.use_global_stats = (bp.use_global_stats if bp.HasField("use_global_stats")
+                                 else phase == TEST)
+        self.moving_average_fraction = bp.moving_average_fraction
+        self.eps = bp.eps
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("variance", torch.zeros(channels))
+        self.register_buffer("moving_average_factor", torch.zeros(1))
+        self.blob_names = ["mean", "variance", "moving_average_factor"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x if x.dim() > 1 else x.unsqueeze(1)  # a 1-axis blob is one channel
+        if self.use_global_stats:
+            mean, var = self.global_stats()
+            return F.batch_norm(flat, mean, var, training=False, eps=self.eps).view_as(x)
+        self._accumulate(flat)
+        if flat.numel() == flat.shape[1]:  # one value per channel: torch refuses, Caffe gives 0
+            return x - x
+        return F.batch_norm(flat, None, None, training=True, eps=self.eps).view_as(x)
+
+    def global_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Running mean and variance: blob / moving_average_factor, or zeros if it is 0."""
+        factor = self.moving_average_factor
+        scale = torch.where(factor == 0, torch.zeros_like(factor), 1 / factor)
+        return self.mean * scale, self.variance * scale
+
+    @torch.no_grad()
+    def _accumulate(self, x: torch.Tensor) -> None:
+        """Caffe's update: factor·maf + 1, mean·maf + μ, variance·maf + m/(m−1)·σ² (biased σ²)."""
+        dims = [0] + list(range(2, x.dim()))
+        var, mean = torch.var_mean(x.detach(), dim=dims, correction=0)
+        m = x.numel() // x.shape[1]
+        correction = m / (m - 1) if m > 1 else 1.0
+        maf = self.moving_average_fraction
+        self.moving_average_factor.mul_(maf).add_(1)
+        self.mean.mul_(maf).add_(mean)
+        self.variance.mul_(maf).add_(var, alpha=correction)

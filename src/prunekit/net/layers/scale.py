@@ -1,0 +1,37 @@
+"""Caffe ``Scale``: multiply by a blob spanning some axes (the affine half of BatchNorm).
+
+Shape rules are Bias's (``operand_layout``): a learnable ``scale`` (default filler constant 1)
+with one bottom, bottom[1] with two. ``bias_term`` adds a learnable ``bias`` of the same shape
+(default filler constant 0). Blob order: scale (one bottom only), then bias.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prunekit.net.layers._common import constant_filler, new_param
+from prunekit.net.layers.base import CaffeLayer
+from prunekit.net.layers.bias import broadcast_operand, operand_layout
+
+
+class Scale(CaffeLayer):
+    """top = bottom[0] · s (+ b), s and b broadcast from ``axis``."""
+
+    def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
+        super().__init__(param, bottom_shapes, phase)
+        sp = param.scale_param
+        self.axis, shape = operand_layout(self, bottom_shapes, sp.axis, sp.num_axes)
+        self.learnable = len(bottom_shapes) == 1
+        if self.learnable:
+            filler = sp.filler if sp.HasField("filler") else constant_filler(sp.filler, 1.0)
+            self.scale = new_param(self, shape, filler)
+            self.blob_names.append("scale")
+        self.bias_term = sp.bias_term
+        if self.bias_term:
+            self.bias = new_param(self, shape, sp.bias_filler)
+            self.blob_names.append("bias")
+
+    def forward(self, x: torch.Tensor, *operand: torch.Tensor) -> torch.Tensor:
+        scale = self.scale if self.learnable else operand[0]
+        y = x * broadcast_operand(scale, x, self.axis)
+        return y + broadcast_operand(self.bias, x, self.axis) if self.bias_term else y

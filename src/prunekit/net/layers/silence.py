@@ -1,0 +1,14 @@
+"""Caffe ``Silence``: consumes bottoms so they do not show up as net outputs; no tops."""
+
+from __future__ import annotations
+
+import torch
+
+from prunekit.net.layers.base import CaffeLayer
+
+
+class Silence(CaffeLayer):
+    """Returns nothing; its bottoms get no gradient from it."""
+
+    def forward(self, *bottoms: torch.Tensor) -> tuple:
+        return ()
