@@ -33,11 +33,20 @@ def test_mean_value_per_channel() -> None:
 
 
 def test_centre_crop_in_test_phase() -> None:
-    t = transformer("crop_size: 3 mirror: true", TEST)
-    # offsets (5-3)//2 = 1 and (7-3)//2 = 2; no mirror in TEST even with draws that would flip
+    t = transformer("crop_size: 3", TEST)
+    # offsets (5-3)//2 = 1 and (7-3)//2 = 2 whatever the draws say
     out = t(IMAGE, np.array([0.0, 0.99, 0.99]))
     np.testing.assert_array_equal(out, IMAGE[:, 1:4, 2:5].astype(np.float32))
     assert out[0, 0].tolist() == [9.0, 10.0, 11.0]
+
+
+def test_mirror_applies_in_test_phase_too() -> None:
+    """Caffe's DataTransformer mirrors whenever mirror: true, in TEST as in TRAIN."""
+    t = transformer("crop_size: 3 mirror: true", TEST)
+    flipped = t(IMAGE, np.array([0.0, 0.99, 0.99]))
+    kept = t(IMAGE, np.array([0.9, 0.99, 0.99]))
+    np.testing.assert_array_equal(kept, IMAGE[:, 1:4, 2:5].astype(np.float32))
+    np.testing.assert_array_equal(flipped, kept[:, :, ::-1])
 
 
 def test_random_crop_offsets_follow_draws() -> None:

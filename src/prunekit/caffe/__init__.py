@@ -16,7 +16,7 @@ from prunekit.caffe.binaryproto import (
     write_solverstate,
 )
 from prunekit.caffe.blobs import array_to_blob, blob_shape, blob_to_array, layer_blobs, set_layer_blobs
-from prunekit.caffe.datum import array_to_datum, datum_to_array
+from prunekit.caffe.datum import array_to_datum, datum_from_bytes, datum_to_array
 from prunekit.caffe.prototxt import (
     parse_net_text,
     parse_solver_text,
@@ -35,6 +35,6 @@ __all__ = [
     "read_caffemodel", "write_caffemodel", "read_solverstate", "write_solverstate",
     "read_binaryproto", "write_binaryproto",
     "blob_shape", "blob_to_array", "array_to_blob", "layer_blobs", "set_layer_blobs",
-    "datum_to_array", "array_to_datum",
+    "datum_to_array", "array_to_datum", "datum_from_bytes",
     "needs_upgrade", "upgrade_net", "upgrade_v1_layer",
 ]

@@ -90,3 +90,13 @@ def _encode_image(array_chw: np.ndarray, encode_format: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=pil_format, **({"quality": 95} if pil_format == "JPEG" else {}))
     return buffer.getvalue()
+
+
+def datum_from_bytes(value: bytes, where: str = "Datum") -> caffe_pb2.Datum:
+    """Parse one serialized Datum (an LMDB value); garbage → PrunekitError naming ``where``."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        return caffe_pb2.Datum.FromString(value)
+    except DecodeError as exc:
+        raise PrunekitError(f"{where}: record is not a Caffe Datum ({exc})") from None

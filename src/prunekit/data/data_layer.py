@@ -28,9 +28,9 @@ def decode_datum(value: bytes, color: bool | None = None,
     Encoded Datums (JPEG/PNG bytes) are decoded to BGR; ``color`` is transform_param's
     force_color (True) / force_gray (False) / neither (None, keep the image's own channels).
     """
-    from prunekit.caffe import caffe_pb2, datum_to_array
+    from prunekit.caffe import datum_from_bytes, datum_to_array
 
-    datum = caffe_pb2.Datum.FromString(value)
+    datum = datum_from_bytes(value, where)
     if datum.encoded and color is not None:
         return decode_image(datum.data, color), int(datum.label)
     chw, label = datum_to_array(datum, where)

@@ -4,7 +4,8 @@ For an image ``x`` (C×H×W, uint8 or float32) the output is, in float32,
 ``out = (x[:, h0:h0+s, w0:w0+s] − mean) × scale``, flipped left-right when mirrored, where ``s``
 is ``crop_size`` (the whole image when 0), ``mean`` is the mean image cropped at the same offset or
 one value per channel, and ``scale`` multiplies pixel values (e.g. 1/256 maps 0..255 to [0, 1)).
-Crop offsets are uniform in TRAIN and central in TEST; mirroring happens only in TRAIN. Random
+Crop offsets are uniform in TRAIN and central in TEST; ``mirror: true`` flips at random in both
+phases, as Caffe does (test prototxts normally leave it off). Random
 decisions come in as three uniform numbers per image (see :func:`batch_draws`), so they are a
 pure function of (seed, batch index).
 """
@@ -65,7 +66,7 @@ class DataTransformer:
         self.scale = float(tp.scale)
         self.crop = int(tp.crop_size)
         self.random_crop = phase == TRAIN
-        self.mirror = bool(tp.mirror) and phase == TRAIN
+        self.mirror = bool(tp.mirror)
         if tp.mean_file and len(tp.mean_value):
             raise PrunekitError(f"{where}: transform_param sets both mean_file and mean_value; "
                                 "use one of them")
