@@ -13,7 +13,11 @@ from prunekit.errors import PrunekitError
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    parser.add_argument(f"-{name}", f"--{name}", dest=name, **kwargs)
+    """``-name`` and ``--name`` (Caffe's gflags style), plus ``--na-me`` for multi-word flags."""
+    spellings = [f"-{name}", f"--{name}"]
+    if "_" in name:
+        spellings.append(f"--{name.replace('_', '-')}")
+    parser.add_argument(*spellings, dest=name, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel, share_weights
 from prunekit.solver.solver import Solver
+from prunekit.solver.validate import validate_solver
 
 
 def run_train(solver_path: str, weights: str | None = None, snapshot: str | None = None,
@@ -25,12 +26,7 @@ def run_train(solver_path: str, weights: str | None = None, snapshot: str | None
     if weights and snapshot:
         raise PrunekitError("give --snapshot to resume training or --weights to finetune, not both")
     param = caffe.read_solver_prototxt(solver_path)
-    if param.prune_method not in ("", "None"):
-        raise PrunekitError(
-            f"{solver_path}: prune_method '{param.prune_method}' is not available in this version "
-            "of prunekit (the pruning engine is not built yet); set `prune_method: \"None\"` to "
-            "train without pruning"
-        )
+    validate_solver(param, solver_path)
     log.info("Initializing solver from parameters: \n%s", caffe.to_text(param))
     device = resolve_device(gpu, param)
     seed = param.random_seed if param.random_seed >= 0 else int.from_bytes(os.urandom(4), "little")

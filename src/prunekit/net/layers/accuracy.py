@@ -44,7 +44,10 @@ class Accuracy(CaffeLayer):
         target = torch.where(valid, label, torch.zeros_like(label))
         true_score = classes.gather(1, target[:, None])
         better = (classes >= true_score).sum(1) - 1  # the true class itself is not "better"
-        correct = (better < self.top_k) & valid
+        # A sample whose scores are not all finite is wrong. (Caffe's comparisons against NaN
+        # are false, so a diverged net scores 100%; that hides divergence, so we don't copy it.)
+        finite = torch.isfinite(classes).all(1)
+        correct = (better < self.top_k) & valid & finite
         accuracy = correct.sum() / valid.sum().clamp(min=1)
         outputs = [accuracy.to(scores.dtype)]
         if self.per_class:
