@@ -45,6 +45,7 @@ def resolve_device(gpu_flag: str | None, solver_param=None) -> torch.device:
     if len(ids) > 1:
         log.warning("several GPUs given (%s): this process uses GPU %d; run data-parallel "
                     "training through torchrun", ids, ids[0])
+    torch.cuda.set_device(ids[0])  # events, synchronize() and new tensors follow this device
     torch.backends.cudnn.benchmark = True
     log.info("Use GPU with device ID %d", ids[0])
     log.info("GPU device name: %s", torch.cuda.get_device_name(ids[0]))

@@ -79,11 +79,11 @@ def test_scale_with_axis_num_axes_and_bias():
     s, b = randn(3, 4, seed=1), randn(3, 4, seed=2)
     set_blob(layer, "scale", s)
     set_blob(layer, "bias", b)
-    expected = np.empty_like(x)
+    expected = np.empty(x.shape, dtype=np.float64)  # exact reference: the layer fuses x·s + b
     for i in range(3):
         for j in range(4):
-            expected[:, i, j, :] = x[:, i, j, :] * s[i, j] + b[i, j]
-    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-6)
+            expected[:, i, j, :] = x[:, i, j, :].astype(np.float64) * s[i, j] + b[i, j]
+    np.testing.assert_allclose(run(layer, x), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_scale_second_bottom_and_negative_axis():

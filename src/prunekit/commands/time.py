@@ -8,7 +8,6 @@ Unlike Caffe, ``--weights`` may be given, and ``--batch_size`` overrides the pro
 from __future__ import annotations
 
 import json
-import platform
 from datetime import datetime, timezone
 
 import torch
@@ -17,6 +16,7 @@ from prunekit import caffe
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
+from prunekit.measure.machine import machine_name
 from prunekit.measure.timing import TimingResult, time_net, warm_up_backward, warm_up_forward
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
@@ -88,7 +88,7 @@ def _write_json(path: str, model: str, net: Net, device: torch.device, result: T
     first_shape = next(iter(net.blob_shapes.values()), (0,))
     record = {
         "model": model, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": machine_name(device),
         "batch_size": int(first_shape[0]) if first_shape else 0,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__, "iterations": result.iterations,

@@ -27,6 +27,10 @@ class InputLayer(DataSource):
                             for i in range(self.num_tops)]
         self._inputs = [torch.zeros(s, dtype=torch.float32) for s in self._top_shapes]
 
+    def place(self, device: torch.device) -> None:
+        """Keep the cached tops on the net's device, so a step copies nothing from the host."""
+        self._inputs = [t.to(device) for t in self._inputs]
+
     def set_inputs(self, tensors: Sequence[torch.Tensor]) -> None:
         """Tensors to return from now on, one per top (used as given: no copy, any device)."""
         if len(tensors) != self.num_tops:

@@ -42,6 +42,7 @@ class _Clock:
 
     def __init__(self, device: torch.device) -> None:
         self.cuda = device.type == "cuda"
+        self.device = device
 
     def mark(self):
         if self.cuda:
@@ -57,7 +58,7 @@ class _Clock:
 
     def sync(self) -> None:
         if self.cuda:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.device)
 
 
 def warm_up_forward(net: Net):

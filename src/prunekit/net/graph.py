@@ -190,6 +190,10 @@ class Net(nn.Module):
         """Move parameters to ``device``; batches from data layers follow."""
         self.device = torch.device(device)
         self.to(self.device)
+        for module in self.data_layers():
+            place = getattr(module, "place", None)
+            if place is not None:
+                place(self.device)
         return self
 
     def close(self) -> None:

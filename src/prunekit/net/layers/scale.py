@@ -33,5 +33,8 @@ class Scale(CaffeLayer):
 
     def forward(self, x: torch.Tensor, *operand: torch.Tensor) -> torch.Tensor:
         scale = self.scale if self.learnable else operand[0]
-        y = x * broadcast_operand(scale, x, self.axis)
-        return y + broadcast_operand(self.bias, x, self.axis) if self.bias_term else y
+        scale = broadcast_operand(scale, x, self.axis)
+        if not self.bias_term:
+            return x * scale
+        # one fused kernel for x·s + b (BatchNorm+Scale pairs run it 53 times in ResNet-50)
+        return torch.addcmul(broadcast_operand(self.bias, x, self.axis), x, scale)
