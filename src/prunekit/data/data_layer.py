@@ -108,7 +108,8 @@ class DataLayer(TransformingSource):
 
     def _decode(self, key: bytes, value: bytes) -> tuple[np.ndarray, int]:
         try:
-            return decode_datum(value, self.transform.color, f"'{self.source}' record {key!r}")
+            return decode_datum(value, self.transform.color,
+                                f"{self.where}: '{self.source}' record {key!r}")
         except PrunekitError:
             raise
         except Exception as exc:

@@ -28,7 +28,8 @@ def learning_rate(param, iteration: int, current_step: int) -> tuple[float, int]
         return base * (1 + param.gamma * iteration) ** (-param.power), current_step
     if policy == "multistep":
         values = list(param.stepvalue)
-        while current_step < len(values) and iteration >= values[current_step]:
+        # Caffe advances at most one step per iteration (an `if`, not a loop).
+        if current_step < len(values) and iteration >= values[current_step]:
             current_step += 1
         return base * param.gamma ** current_step, current_step
     if policy == "poly":

@@ -51,7 +51,6 @@ class Solver:
         """Caffe's Solve: train to ``max_iter``, final snapshot, final display and test."""
         self.log.info("Solving %s", self.net.net_name)
         self.log.info("Learning Rate Policy: %s", self.param.lr_policy or "fixed")
-        self.smoothed.start_iter = self.iter if not self.smoothed.losses else self.smoothed.start_iter
         for hook in self.hooks:
             hook.on_start(self)
         self.step(self.param.max_iter - self.iter)
@@ -74,6 +73,8 @@ class Solver:
     def step(self, iterations: int) -> None:
         """Run ``iterations`` training iterations (fewer if a stop is requested)."""
         stop_iter = self.iter + iterations
+        if not self.smoothed.losses:  # an empty window starts here (fresh or Caffe-state resume)
+            self.smoothed.start_iter = self.iter
         while self.iter < stop_iter and not self.stop_requested:
             self._one_iteration()
             if any(hook.should_stop(self) for hook in self.hooks):
@@ -108,7 +109,7 @@ class Solver:
             loss, outputs = self.net()
             if loss.requires_grad:
                 loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
             self.last_outputs = {k: v.detach() for k, v in outputs.items()}
         return total / passes
 
@@ -123,7 +124,7 @@ class Solver:
         if p.display and self.iter % p.display == 0:
             self.log.info("Iteration %d, lr = %s", self.iter, format_score(rate))
         learnable = [b for b in self.blobs if b.learnable and b.tensor.grad is not None]
-        if p.clip_gradients > 0:
+        if p.clip_gradients >= 0:  # Caffe: only a negative value (default -1) turns it off
             clip_gradients([b.tensor for b in learnable], p.clip_gradients, self.log)
         with torch.no_grad():
             for ref in learnable:

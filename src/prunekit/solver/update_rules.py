@@ -89,6 +89,10 @@ _LEGACY_ENUM = ["SGD", "Nesterov", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]
 
 def solver_type(param) -> str:
     """``type: "Adam"``, or the deprecated ``solver_type: ADAM`` enum, as a rule name."""
+    if param.HasField("type") and param.HasField("solver_type"):
+        # Caffe's UpgradeSolverType refuses this too.
+        raise PrunekitError("solver: the old solver_type field (enum) and the new type field "
+                            "(string) cannot both be specified; keep only `type`")
     if param.HasField("type"):
         name = param.type
     elif param.HasField("solver_type"):
