@@ -8,6 +8,8 @@ decay, update rule → weights move → iter += 1 → periodic snapshot. Pruning
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from prunekit.log import get_logger
@@ -44,6 +46,7 @@ class Solver:
                         for b in self.blobs]
         self.smoothed = SmoothedLoss(param.average_loss, 0)
         self.stop_requested = False
+        self._diverged = False
         self.last_outputs: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ top level
@@ -91,6 +94,10 @@ class Solver:
         loss = self._forward_backward()
         for hook in self.hooks:
             hook.after_backward(self)
+        if not math.isfinite(loss) and not self._diverged:
+            self._diverged = True
+            self.log.warning("Iteration %d: loss is %s; training has diverged (try a smaller "
+                             "base_lr or clip_gradients)", self.iter, loss)
         smoothed = self.smoothed.update(loss, self.iter)
         if p.display and self.iter % p.display == 0:
             self.log.info("Iteration %d, loss = %s", self.iter, format_score(smoothed))
