@@ -14,7 +14,7 @@ fi
 if [ ! -f "$weights" ]; then
   echo "train.sh: training the baseline (log: $dir/weights/log_baseline.txt)" >&2
   prunekit train --solver "$dir/baseline_solver.prototxt" $gpu 2> "$dir/weights/log_baseline.txt"
-  cp "$dir/weights/baseline_iter_4000.caffemodel" "$weights.tmp"
+  cp "$dir/weights/baseline_iter_8000.caffemodel" "$weights.tmp"
   mv "$weights.tmp" "$weights"
 fi
 stamp=$(date +%Y%m%d-%H%M)

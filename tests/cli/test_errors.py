@@ -110,3 +110,16 @@ def test_sigint_stops_with_a_complete_snapshot(workdir: Path) -> None:
     blobs = caffe.layer_blobs(caffe.read_caffemodel(models[0]))
     assert blobs["conv1"][0].shape == (20, 1, 5, 5) and np.isfinite(blobs["conv1"][0]).all()
     time.sleep(0)
+
+
+def test_fixture_pruning_solver_is_refused_clearly(tmp_path: Path, lenet_fixture: Path) -> None:
+    """Until the pruning engine exists, a Caffe_IncReg solver is refused, not silently run dense."""
+    proc = run_cli(["train", "--solver", str(lenet_fixture / "solver.prototxt")], tmp_path)
+    _assert_clean_failure(proc, "solver.prototxt", "prune_method 'Reg_Col'")
+
+
+def test_single_dash_equals_flags_are_accepted(workdir: Path) -> None:
+    _copy_lenet(workdir)
+    proc = run_cli(["time", "-model=train_val.prototxt", "-iterations=1", "-phase=TEST"], workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Average Forward pass:" in proc.stderr

@@ -45,6 +45,8 @@ def test_train_sh_from_scratch(tmp_path: Path) -> None:
     assert "Finetuning from compression_experiments/lenet5/weights/baseline_lenet5.caffemodel" in acc_log
     assert re.search(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ \S+:\d+\] Iteration 20, loss = ", acc_log, re.M)
     assert "Optimization Done." in acc_log
+    if "Use GPU with device ID" not in acc_log:  # solver_mode: GPU on a machine without CUDA
+        assert "CUDA is not available: running on the CPU" in acc_log
     finetuned = _accuracies(acc_log)
     assert len(finetuned) == 3 and min(finetuned) >= 0.97, finetuned
     assert (weights / "_iter_1000.caffemodel").is_file()
