@@ -225,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=10, help="timed steps per round and side")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (medians)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per side first")
-    ap.add_argument("--input", choices=("host", "device"), default="host",
-                    help="where the Net's Input layer keeps its batch: 'host' as `prunekit time` "
-                         "does (copied to the device every step), or already on the device. The "
+    ap.add_argument("--input", choices=("host", "device"), default="device",
+                    help="where the Net's Input layer keeps its batch: on the device, as "
+                         "`prunekit time` does, or 'host' (copied to the device every step). The "
                          "plain module always gets a device tensor.")
     ap.add_argument("--no-instrumented", action="store_true", help="skip C (time_net)")
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
