@@ -41,4 +41,8 @@ class SolverHook:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned."""
+        """Restore what ``state_dict`` returned (a ``--snapshot`` resume)."""
+
+    def load_rollback_state(self, state: dict[str, Any]) -> None:
+        """A rollback to an earlier snapshot of this run (the pruning fork's internal Restore):
+        take back the model-side state (masks, λ, ranks) from ``state`` but keep the schedule."""

@@ -27,9 +27,12 @@ def snapshot_paths(prefix: str, iteration: int) -> tuple[str, str]:
     return base + ".caffemodel", base + ".solverstate"
 
 
-def write_snapshot(solver) -> tuple[str, str]:
-    """Write the model then the state; the state names the model file (Caffe's learned_net)."""
-    model_path, state_path = snapshot_paths(solver.snapshot_prefix, solver.iter)
+def write_snapshot(solver, tag: str = "") -> tuple[str, str]:
+    """Write the model then the state; the state names the model file (Caffe's learned_net).
+
+    ``tag`` goes between prefix and ``_iter_`` (the pruning fork's ``_stage1``, ``_stage1-retrain``).
+    """
+    model_path, state_path = snapshot_paths(solver.snapshot_prefix + tag, solver.iter)
     folder = os.path.dirname(model_path)
     if folder and not os.path.isdir(folder):
         raise PrunekitError(
@@ -48,8 +51,13 @@ def write_snapshot(solver) -> tuple[str, str]:
     return model_path, state_path
 
 
-def restore_snapshot(solver, path: str) -> None:
-    """Load a solverstate (ours or Caffe's) into ``solver``; its learned_net into the nets."""
+def restore_snapshot(solver, path: str, rollback: bool = False) -> None:
+    """Load a solverstate (ours or Caffe's) into ``solver``; its learned_net into the nets.
+
+    ``rollback=True`` is the pruning fork's internal Restore: weights, history, iteration and the
+    hooks' model state (masks, λ, ranks) come back, while the data position, the RNG and the
+    hooks' schedule bookkeeping carry on.
+    """
     state = caffe.read_solverstate(path)
     solver.log.info("Restoring previous solver status from %s", path)
     if state.learned_net:
@@ -62,7 +70,11 @@ def restore_snapshot(solver, path: str) -> None:
     _restore_history(solver, state, path)
     solver.iter = state.iter
     solver.current_step = state.current_step
-    if state.prunekit_state:
+    if rollback:
+        payload = _read_extension(state.prunekit_state, path) if state.prunekit_state else {}
+        for hook in solver.hooks:
+            hook.load_rollback_state(payload.get("hooks", {}).get(hook.name, {}))
+    elif state.prunekit_state:
         _load_extension(solver, state.prunekit_state, path)
     else:
         solver.log.warning(
@@ -105,13 +117,18 @@ def _extension_bytes(solver) -> bytes:
     return buffer.getvalue()
 
 
-def _load_extension(solver, data: bytes, path: str) -> None:
+def _read_extension(data: bytes, path: str) -> dict:
     try:
         payload = torch.load(io.BytesIO(data), weights_only=True)
     except Exception as exc:  # corrupt or foreign bytes in our field
         raise PrunekitError(f"{path}: prunekit_state is unreadable ({exc})") from None
     if payload.get("format") != STATE_FORMAT:
         raise PrunekitError(f"{path}: prunekit_state format {payload.get('format')} is unknown")
+    return payload
+
+
+def _load_extension(solver, data: bytes, path: str) -> None:
+    payload = _read_extension(data, path)
     solver.seed = payload["seed"]
     for net in [solver.net, *solver.test_nets]:
         net.set_seed(solver.seed)

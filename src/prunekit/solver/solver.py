@@ -46,6 +46,7 @@ class Solver:
                         for b in self.blobs]
         self.smoothed = SmoothedLoss(param.average_loss, 0)
         self.stop_requested = False
+        self.finished = False  # a hook (pruning schedule) ended the run on its own terms
         self._diverged = False
         self.last_outputs: dict[str, torch.Tensor] = {}
 
@@ -57,6 +58,8 @@ class Solver:
         for hook in self.hooks:
             hook.on_start(self)
         self.step(self.param.max_iter - self.iter)
+        if self.finished:
+            return
         if self.param.snapshot_after_train and (
             not self.param.snapshot or self.iter % self.param.snapshot != 0
         ):
@@ -78,7 +81,7 @@ class Solver:
         stop_iter = self.iter + iterations
         if not self.smoothed.losses:  # an empty window starts here (fresh or Caffe-state resume)
             self.smoothed.start_iter = self.iter
-        while self.iter < stop_iter and not self.stop_requested:
+        while self.iter < stop_iter and not (self.stop_requested or self.finished):
             self._one_iteration()
             if any(hook.should_stop(self) for hook in self.hooks):
                 self.stop_requested = True
@@ -103,6 +106,8 @@ class Solver:
             self.log.info("Iteration %d, loss = %s", self.iter, format_score(smoothed))
             self._log_outputs("Train", self.net, self.last_outputs)
         self.apply_update()
+        if self.finished:  # like the fork's exit(0): no increment, no periodic snapshot
+            return
         self.iter += 1
         if p.snapshot and self.iter % p.snapshot == 0:
             self.snapshot()
@@ -177,15 +182,15 @@ class Solver:
                 k += 1
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self) -> tuple[str, str]:
-        """Write ``<prefix>_iter_<N>.caffemodel`` and ``.solverstate`` (atomically)."""
+    def snapshot(self, tag: str = "") -> tuple[str, str]:
+        """Write ``<prefix><tag>_iter_<N>.caffemodel`` and ``.solverstate`` (atomically)."""
         from prunekit.solver.snapshot import write_snapshot
 
-        return write_snapshot(self)
+        return write_snapshot(self, tag)
 
-    def restore(self, path: str) -> None:
-        """Continue from a ``.solverstate`` (and the caffemodel it names)."""
+    def restore(self, path: str, rollback: bool = False) -> None:
+        """Continue from a ``.solverstate`` (and the caffemodel it names); see restore_snapshot."""
         from prunekit.solver.snapshot import restore_snapshot
 
-        restore_snapshot(self, path)
+        restore_snapshot(self, path, rollback)
 
