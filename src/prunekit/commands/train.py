@@ -15,6 +15,8 @@ from prunekit.log import get_logger
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel, share_weights
+from prunekit.prune.config import PruneConfig
+from prunekit.prune.registry import make_method
 from prunekit.solver.solver import Solver
 from prunekit.solver.validate import validate_solver
 
@@ -31,10 +33,13 @@ def run_train(solver_path: str, weights: str | None = None, snapshot: str | None
     device = resolve_device(gpu, param)
     seed = param.random_seed if param.random_seed >= 0 else int.from_bytes(os.urandom(4), "little")
     torch.manual_seed(seed)
-    net, test_nets = build_nets(param, solver_path, device, seed)
+    prune_config = PruneConfig.from_solver(param, solver_path)
+    net, test_nets, train_param = build_nets(param, solver_path, device, seed)
     prefix = param.snapshot_prefix or str(Path(solver_path).with_suffix(""))
     check_snapshot_prefix(prefix, solver_path)
     solver = Solver(param, net, test_nets, snapshot_prefix=prefix, seed=seed)
+    if prune_config is not None:
+        solver.hooks.append(make_method(prune_config, solver, train_param))
     for path in (weights or "").split(","):
         if path:
             log.info("Finetuning from %s", path)
@@ -51,8 +56,9 @@ def run_train(solver_path: str, weights: str | None = None, snapshot: str | None
     return 0
 
 
-def build_nets(param, solver_path: str, device: torch.device, seed: int) -> tuple[Net, list[Net]]:
-    """The TRAIN net and one TEST net per ``test_iter`` entry, sharing weights, on ``device``."""
+def build_nets(param, solver_path: str, device: torch.device, seed: int):
+    """The TRAIN net, one TEST net per ``test_iter`` entry (sharing its weights, on ``device``)
+    and the TRAIN net's NetParameter."""
     log = get_logger()
     train_file, test_files = _net_files(param, solver_path)
     log.info("Creating training net from net file: %s", train_file)
@@ -71,7 +77,7 @@ def build_nets(param, solver_path: str, device: torch.device, seed: int) -> tupl
         n.place(device)
     for test_net in test_nets:
         share_weights(test_net, net)
-    return net, test_nets
+    return net, test_nets, train_param
 
 
 def _net_files(param, solver_path: str) -> tuple[str, list[str]]:

@@ -7,12 +7,6 @@ from prunekit.errors import PrunekitError
 
 def validate_solver(param, path: str) -> None:
     """Raise PrunekitError for settings this version cannot honour."""
-    if param.prune_method not in ("", "None"):
-        raise PrunekitError(
-            f"{path}: prune_method '{param.prune_method}' is not available in this version of "
-            "prunekit (the pruning engine is not built yet); set `prune_method: \"None\"` to "
-            "train without pruning"
-        )
     if param.HasField("snapshot_format") and param.snapshot_format == param.HDF5:
         raise PrunekitError(f"{path}: snapshot_format: HDF5 is not supported; use BINARYPROTO")
     if param.snapshot_diff:

@@ -1,0 +1,1 @@
+"""Pruning methods: group views, per-group scores, regularisation factors and masks."""
