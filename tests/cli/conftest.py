@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LENET_DIR = REPO / "compression_experiments" / "lenet5"
+LENET_FIXTURE = (REPO / ".." / "shared" / "fixtures" / "caffe_increg_lenet5").resolve()
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 300, check: bool = False) -> subprocess.CompletedProcess:

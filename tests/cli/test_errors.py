@@ -112,10 +112,14 @@ def test_sigint_stops_with_a_complete_snapshot(workdir: Path) -> None:
     time.sleep(0)
 
 
-def test_fixture_pruning_solver_is_refused_clearly(tmp_path: Path, lenet_fixture: Path) -> None:
-    """Until the pruning engine exists, a Caffe_IncReg solver is refused, not silently run dense."""
-    proc = run_cli(["train", "--solver", str(lenet_fixture / "solver.prototxt")], tmp_path)
-    _assert_clean_failure(proc, "solver.prototxt", "prune_method 'Reg_Col'")
+def test_conflicting_pruning_fields_are_refused(tmp_path: Path, lenet_fixture: Path) -> None:
+    """prune_method and regularization_type must name the same method (the fork read one for
+    the algorithm and the other for the unit, and failed silently when they differed)."""
+    text = (lenet_fixture / "solver.prototxt").read_text()
+    text = text.replace('regularization_type: "Reg_Col"', 'regularization_type: "Reg_Row"')
+    (tmp_path / "solver.prototxt").write_text(text)
+    proc = run_cli(["train", "--solver", "solver.prototxt"], tmp_path)
+    _assert_clean_failure(proc, "solver.prototxt", "Reg_Row", "Reg_Col")
 
 
 def test_single_dash_equals_flags_are_accepted(workdir: Path) -> None:
