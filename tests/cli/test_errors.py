@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import LENET_DIR, run_cli
+from cli_helpers import LENET_DIR, run_cli
 from prunekit import caffe
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LENET_DIR
+from cli_helpers import LENET_DIR
 
 from prunekit import caffe
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from cli_helpers import LENET_FIXTURE, run_cli
 from prunekit import caffe
 
 FAST = {  # what the fixture sets -> what this test uses (time only)
@@ -66,8 +66,6 @@ def _zero_columns(path: Path) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def full_run(mnist_root: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One uninterrupted pruning run of the fixture solver, shared by the tests below."""
-    from conftest import LENET_FIXTURE
-
     if not LENET_FIXTURE.is_dir():
         pytest.skip("shared fixtures missing")
     root = tmp_path_factory.mktemp("full_prune")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import run_cli
+from cli_helpers import run_cli
 from prunekit.data.idx import write_idx
 from prunekit.data.lmdb_io import LmdbReader
 
