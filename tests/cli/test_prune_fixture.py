@@ -94,6 +94,13 @@ def test_fixture_solver_prunes_retrains_and_stops(full_run) -> None:
     zeros = _zero_columns(model)
     assert zeros["conv1"] >= 23 and zeros["conv2"] >= 450, zeros
     assert f"Best model: compression_experiments/lenet5/weights/_stage1-retrain_iter_{best}.caffemodel" in proc.stderr
+    # retention: stage models, the best retrain model and the latest periodic snapshot only
+    names = sorted(p.name for p in (exp / "weights").iterdir())
+    retrain = [n for n in names if "-retrain_iter_" in n]
+    assert retrain == [f"_stage1-retrain_iter_{best}.caffemodel", f"_stage1-retrain_iter_{best}.solverstate"]
+    assert "_stage0_iter_0.caffemodel" in names
+    assert len([n for n in names if n.startswith("_stage1_iter_")]) == 2, names
+    assert len([n for n in names if n.startswith("_iter_")]) == 2, names
 
 
 def _kind(line: str) -> str:
@@ -133,8 +140,10 @@ def test_kill_during_prune_then_resume_matches(full_run, workdir: Path, lenet_fi
     best = re.search(r"Output the best caffemodel, iter = (\d+)", full.stdout).group(1)
     for folder in (exp, exp2):
         assert (folder / "weights" / f"_stage1-retrain_iter_{best}.caffemodel").is_file()
-    a = caffe.layer_blobs(caffe.read_caffemodel(exp / "weights" / f"_stage1_iter_{best}.caffemodel"))
-    b = caffe.layer_blobs(caffe.read_caffemodel(exp2 / "weights" / f"_stage1_iter_{best}.caffemodel"))
+    stage_models = sorted(p.name for p in (exp / "weights").glob("_stage1_iter_*.caffemodel"))
+    assert len(stage_models) == 1
+    a = caffe.layer_blobs(caffe.read_caffemodel(exp / "weights" / stage_models[0]))
+    b = caffe.layer_blobs(caffe.read_caffemodel(exp2 / "weights" / stage_models[0]))
     for name in ("conv1", "conv2"):
         np.testing.assert_array_equal(a[name][0] == 0, b[name][0] == 0)
         np.testing.assert_array_equal(a[name][0], b[name][0])

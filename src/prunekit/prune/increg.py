@@ -95,8 +95,8 @@ class IncReg(SolverHook):
             solver.lr_override = solver.rate
         self.schedule.after_update(solver)
 
-    def should_stop(self, solver) -> bool:
-        return False
+    def on_snapshot(self, solver, tag: str, paths: tuple[str, str]) -> None:
+        self.schedule.retention.written(tag, paths)
 
     # ------------------------------------------------------------------ the method
     def _regularise(self, solver, layer: PrunedLayer) -> None:

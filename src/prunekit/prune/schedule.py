@@ -19,6 +19,7 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.layer_state import NEVER
+from prunekit.prune.retention import Retention
 
 STATES = ("prune", "losseval", "retrain", "final_retrain")
 
@@ -44,6 +45,7 @@ class Schedule:
         self.last_feasible = [0.0] * len(method.layers)
         self.last_feasible_iter2 = 0
         self.started = False
+        self.retention = Retention()
         self._reset_cycle()
 
     def _reset_cycle(self) -> None:
@@ -130,6 +132,13 @@ class Schedule:
         patience = self.config.cnt_after_max_acc + 2 + (2 if self.first_period else 0)
         if self.period_count - self.period_best[2] > patience:
             self._end_period(solver, tag)
+        if not solver.finished:
+            self._keep({self.period_best[1], self.best_all[1], self.first_period_best_iter}, solver, tag)
+
+    def _keep(self, iterations: set[int], solver, tag: str) -> None:
+        """Retrain snapshots still needed: rollback targets and the best model."""
+        self.retention.keep_only({f"{solver.snapshot_prefix}{tag}_iter_{it}.caffemodel"
+                                  for it in iterations if it >= 0})
 
     def _end_period(self, solver, tag: str) -> None:
         if self.first_period_best_iter < 0:
@@ -188,6 +197,7 @@ class Schedule:
             self.method.emit(app_log.resuming_from(path + ".solverstate"))
             solver.restore(path + ".solverstate", rollback=True)
             self.method.emit(app_log.task_done())
+        self._keep({best_iter}, solver, f"_stage{self.stage - 1}-retrain")
         model = f"{solver.snapshot_prefix}_stage{self.stage - 1}-retrain_iter_{best_iter}.caffemodel"
         get_logger().info("Pruning done. Best model: %s (accuracy %s)", model,
                           app_log.cpp_fixed(self.best_all[0]))
@@ -210,8 +220,12 @@ class Schedule:
                 "lr_state_start", "last_retrain_lr", "last_feasible", "last_feasible_iter2",
                 "started", "cycle_accs", "best_all", "decays", "first_period_best_iter",
                 "first_period", "period_best", "period_count")
-        return {key: getattr(self, key) for key in keys}
+        out = {key: getattr(self, key) for key in keys}
+        out["retention"] = self.retention.state_dict()
+        return out
 
     def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        self.retention.load_state_dict(state.pop("retention", {}))
         for key, value in state.items():
             setattr(self, key, value)

@@ -33,6 +33,9 @@ class SolverHook:
     def on_test(self, solver, scores: list[tuple[str, float, float]]) -> None:
         """After a periodic test with (output name, mean value, loss weight) per output element."""
 
+    def on_snapshot(self, solver, tag: str, paths: tuple[str, str]) -> None:
+        """After a snapshot (``tag`` "" for the periodic one) was written to ``paths``."""
+
     def should_stop(self, solver) -> bool:
         """Return True to end training after this iteration (with a final snapshot)."""
         return False

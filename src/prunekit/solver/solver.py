@@ -186,7 +186,10 @@ class Solver:
         """Write ``<prefix><tag>_iter_<N>.caffemodel`` and ``.solverstate`` (atomically)."""
         from prunekit.solver.snapshot import write_snapshot
 
-        return write_snapshot(self, tag)
+        paths = write_snapshot(self, tag)
+        for hook in self.hooks:
+            hook.on_snapshot(self, tag, paths)
+        return paths
 
     def restore(self, path: str, rollback: bool = False) -> None:
         """Continue from a ``.solverstate`` (and the caffemodel it names); see restore_snapshot."""
