@@ -41,6 +41,7 @@ class IncReg(SolverHook):
         self.propagator = Propagator(solver.net, self.layers, config, self.out)
         self.target_eff = self._target(config.prune_ratio_begin_ave)
         self.speedup_achieved = False
+        self._progress_stale = True
         self.schedule = Schedule(self, config, self.out)
 
     # ------------------------------------------------------------------ helpers
@@ -67,13 +68,14 @@ class IncReg(SolverHook):
         self.schedule.on_start(solver)
 
     def before_forward(self, solver) -> None:
-        self.propagator.apply_pending()
+        if self.propagator.apply_pending():
+            self._progress_stale = True
         self._check_finished(solver)
 
     def after_backward(self, solver) -> None:
         with torch.no_grad():
             for layer in self.layers:
-                if layer.weight.grad is not None and layer.pruned_ratio() > 0:
+                if layer.weight.grad is not None and layer.has_pruned:
                     layer.weight.grad.mul_(layer.mask)
 
     def before_update(self, solver) -> None:
@@ -83,7 +85,7 @@ class IncReg(SolverHook):
                     self._regularise(solver, layer)
         with torch.no_grad():
             for layer in self.layers:
-                if layer.pruned_ratio() > 0:
+                if layer.has_pruned:
                     if layer.weight.grad is not None:
                         layer.weight.grad.mul_(layer.mask)
                     solver.history[layer.blob_index].mul_(layer.mask)
@@ -102,7 +104,7 @@ class IncReg(SolverHook):
     def _regularise(self, solver, layer: PrunedLayer) -> None:
         pruned = layer.group_pruned(self.unit)
         n_p = columns_to_prune(layer.num_groups(self.unit), layer.current_prune_ratio,
-                               float(pruned.sum()))
+                               layer.num_pruned_col if self.unit == "Col" else layer.num_pruned_row)
         if n_p <= 0:
             self.emit(app_log.bug_num_to_prune(n_p))
             return
@@ -120,6 +122,7 @@ class IncReg(SolverHook):
         if bool(result.newly_pruned.any()):
             layer.prune(self.unit, result.newly_pruned)
             self.propagator.pruned(layer, result.newly_pruned)
+            self._progress_stale = True
         with torch.no_grad():
             reg = layer.reg.to(w.dtype)
             spread = groups.col_broadcast(reg, w) if self.unit == "Col" else groups.row_broadcast(reg, w)
@@ -134,8 +137,9 @@ class IncReg(SolverHook):
 
     def _check_finished(self, solver) -> None:
         """Reference 2.7: a layer finishes its stage at its current ratio or at the speedup."""
-        if self.unit in ("Col", "Row"):
+        if self._progress_stale:  # the speedup only moves when something was pruned
             self.speedup_achieved = self.progress().speedup >= self.config.speedup
+            self._progress_stale = False
         for layer in self.layers:
             if layer.iter_prune_finished != NEVER:
                 continue
@@ -173,6 +177,7 @@ class IncReg(SolverHook):
             layer.load_state_dict(saved)
             layer.apply_mask_()
         self.propagator.load_state_dict(state["pending"])
+        self._progress_stale = True
         self.target_eff = float(state["target_eff"])
         self.schedule.load_state_dict(state["schedule"])
 
@@ -184,6 +189,7 @@ class IncReg(SolverHook):
             layer.iter_prune_finished, layer.current_prune_ratio = finished, ratio
             layer.apply_mask_()
         self.propagator.load_state_dict(state.get("pending", {}))
+        self._progress_stale = True
 
     def final_rows(self) -> list[app_log.FinalRatioRow]:
         """The fork's final table (row 18), one row per registered layer."""

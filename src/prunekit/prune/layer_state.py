@@ -37,6 +37,8 @@ class PrunedLayer:
     reg: torch.Tensor = field(default=None)
     iter_prune_finished: int = NEVER
     mask: torch.Tensor = field(default=None)
+    num_pruned_col: int = 0
+    num_pruned_row: int = 0
 
     def __post_init__(self) -> None:
         dev = self.weight.device
@@ -56,10 +58,10 @@ class PrunedLayer:
         return int(self.row_pruned.numel())
 
     def pruned_ratio_col(self) -> float:
-        return float(self.col_pruned.sum()) / self.num_col
+        return self.num_pruned_col / self.num_col
 
     def pruned_ratio_row(self) -> float:
-        return float(self.row_pruned.sum()) / self.num_row
+        return self.num_pruned_row / self.num_row
 
     def pruned_ratio(self) -> float:
         """Combined ratio pc + pr − pc·pr (a weight is gone if its row or its column is)."""
@@ -78,12 +80,21 @@ class PrunedLayer:
 
     # ------------------------------------------------------------------ masks
     def refresh_mask(self) -> None:
+        """Rebuild the mask and the pruned counts; called only when the pruned sets change, so
+        the per-iteration paths read host integers instead of syncing on tensor sums."""
         self.mask = groups.combined_mask(~self.col_pruned, ~self.row_pruned, self.weight)
+        self.num_pruned_col = int(self.col_pruned.sum())
+        self.num_pruned_row = int(self.row_pruned.sum())
+
+    @property
+    def has_pruned(self) -> bool:
+        return self.num_pruned_col > 0 or self.num_pruned_row > 0
 
     @torch.no_grad()
     def apply_mask_(self) -> None:
-        """Zero the pruned weights in place (masks are never sampled here; SPP samples its own)."""
-        self.weight.mul_(self.mask)
+        """Zero the pruned weights in place (nothing to do while nothing is pruned)."""
+        if self.has_pruned:
+            self.weight.mul_(self.mask)
 
     def rebuild_from_zeros(self) -> None:
         """Masks from the exact zeros of the weights (a zero-masked model given by --weights)."""

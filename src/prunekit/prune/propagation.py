@@ -50,8 +50,9 @@ class Propagator:
                 if cols:
                     self.pending.append((hit.layer, "col", cols))
 
-    def apply_pending(self) -> None:
-        """Apply the queued rows/columns (the fork does this at the next TRAIN forward)."""
+    def apply_pending(self) -> bool:
+        """Apply the queued rows/columns (the fork does this at the next TRAIN forward);
+        True when anything was applied."""
         pending, self.pending = self.pending, []
         for name, kind, indices in pending:
             layer = self.by_name[name]
@@ -65,6 +66,7 @@ class Propagator:
                 layer.prune("Col", index)
                 for col in indices:
                     app_log.emit(self.out, app_log.pruned_channel(name, col))
+        return bool(pending)
 
     def state_dict(self) -> dict:
         return {"pending": [list(p) for p in self.pending]}

@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""Per-iteration cost of IncReg pruning vs. plain SGD on LeNet-5, both in one process.
+
+  A  plain:   ``Solver.step`` on compression_experiments/lenet5/train_val.prototxt (TRAIN net),
+              the fixture's SGD settings (base_lr 0.0005, momentum 0.9, weight_decay 0.00025),
+              prune_method None;
+  B  pruning: the same solver and net (same initial weights, same batches) with the IncReg hook
+              (``--method``, default Reg_Col as in the Caffe_IncReg fixture) in its 'prune' state:
+              every iteration it checks the stage, applies masks, ranks the groups of conv1/conv2
+              (their prune_param: 0.9), updates every λ and adds λ⊙w to the gradients.
+              ``target_reg`` is huge (the effective target is capped at target_reg_cap = 10, i.e.
+              40,000 iterations at AA = 0.00025 per iteration), so no group is pruned and no layer
+              finishes during the timed window: the script checks that afterwards.
+
+Data (``--data``): ``lmdb`` reads data/mnist/mnist_train_lmdb (make it with
+``prunekit data mnist --out data/mnist``), as the experiment does; ``input`` replaces the Data
+layer by an Input layer holding one fixed batch (pure compute, no decoding: the stricter ratio);
+``auto`` (default) is lmdb when data/mnist/mnist_train_lmdb exists, else input. Both sides read
+their own copy of the same batches.
+
+An iteration is one full ``Solver.step(1)``: forward, backward, hooks, update (no test, no
+snapshot, no display). Warm-up iterations are not timed; then ``--rounds`` rounds of
+``--iterations`` iterations per side, the sides alternating (A B, B A, ...), and the table shows
+medians of ms per iteration and overhead = B/A − 1. The target (issue): overhead ≤ 5 % on a CPU
+for LeNet-5.
+
+``--breakdown`` then times each hook method of B (wrapped, not cProfile: no profiler overhead);
+``--profile`` runs B under cProfile and prints the functions with the most own time
+(ms per iteration, inflated by the profiler for Python-heavy code).
+
+    python benchmarks/prune_overhead.py
+    python benchmarks/prune_overhead.py --data input --breakdown --profile
+
+Writes benchmarks/results/<date>T<hhmm>Z_<machine>_prune_overhead_<method>_<data>_b<batch>.json
+and a .md with the same stem (one Markdown table line, with the command), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import platform
+import pstats
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+NET = REPO / "compression_experiments" / "lenet5" / "train_val.prototxt"
+LMDB = REPO / "data" / "mnist" / "mnist_train_lmdb"
+
+from prunekit import caffe  # noqa: E402
+from prunekit.measure.machine import machine_name  # noqa: E402
+from prunekit.net.batch_size import with_batch_size  # noqa: E402
+from prunekit.net.graph import Net  # noqa: E402
+from prunekit.net.layers.base import TRAIN  # noqa: E402
+from prunekit.prune.config import PruneConfig  # noqa: E402
+from prunekit.prune.layer_state import NEVER  # noqa: E402
+from prunekit.prune.registry import make_method  # noqa: E402
+from prunekit.solver.solver import Solver  # noqa: E402
+
+SOLVER = """
+base_lr: 0.0005
+momentum: 0.9
+weight_decay: 0.00025
+lr_policy: "fixed"
+display: 0
+max_iter: 100000000
+snapshot: 0
+test_interval: 0
+random_seed: {seed}
+solver_mode: CPU
+"""
+PRUNING = """
+prune_method: "{method}"
+AA: 0.00025
+target_reg: 1000000
+iter_size_prune: 1
+acc_borderline: -1
+losseval_interval: 1000
+retrain_test_interval: 500
+"""
+HOOKS = ("before_forward", "after_backward", "before_update", "after_update")
+
+
+# ---------------------------------------------------------------------------- the two solvers
+def net_param(data: str, batch: int | None):
+    """The lenet5 TRAIN net; with ``data == "input"`` its Data layer becomes an Input layer."""
+    param = caffe.read_net_prototxt(str(NET))
+    if data == "input":
+        for layer in param.layer:
+            if layer.type == "Data" and not any(r.phase == 1 for r in layer.include):
+                size = layer.data_param.batch_size
+                layer.type = "Input"
+                layer.ClearField("data_param")
+                layer.ClearField("transform_param")
+                layer.input_param.shape.add().dim.extend([size, 1, 28, 28])
+                layer.input_param.shape.add().dim.extend([size])
+    return with_batch_size(param, batch) if batch else param
+
+
+def build(param_net, data: str, method: str | None, seed: int, prefix: str,
+          app_out=None) -> Solver:
+    text = SOLVER.format(seed=seed) + (PRUNING.format(method=method) if method else "")
+    param = caffe.parse_solver_text(text)
+    torch.manual_seed(seed)  # same initial weights on both sides
+    net = Net(param_net, TRAIN, source=str(NET))
+    net.set_seed(seed)
+    net.place(torch.device("cpu"))
+    if data == "input":
+        shapes = net.layer("mnist").top_shapes()
+        g = torch.Generator().manual_seed(seed)
+        net.layer("mnist").set_inputs([torch.rand(shapes[0], generator=g),
+                                       torch.randint(0, 10, shapes[1], generator=g).float()])
+    solver = Solver(param, net, [], snapshot_prefix=prefix, seed=seed)
+    if method:
+        config = PruneConfig.from_solver(param, "<prune_overhead solver>")
+        solver.hooks.append(make_method(config, solver, param_net, out=app_out))
+    for hook in solver.hooks:  # what Solver.solve does first (IncReg writes its _stage0 snapshot)
+        hook.on_start(solver)
+    return solver
+
+
+def time_steps(solver: Solver, iterations: int) -> float:
+    """Mean ms per ``Solver.step`` iteration."""
+    start = time.perf_counter()
+    solver.step(iterations)
+    return (time.perf_counter() - start) * 1000.0 / iterations
+
+
+def check_still_pruning(solver: Solver) -> dict:
+    """B must have stayed in 'prune' with nothing pruned and no layer finished."""
+    method = solver.hooks[0]
+    state = method.schedule.state
+    layers = method.layers
+    pruned = {l.name: int(l.col_pruned.sum()) + int(l.row_pruned.sum()) for l in layers}
+    finished = [l.name for l in layers if l.iter_prune_finished != NEVER and l.prune_ratio > 0]
+    max_reg = max(float(l.reg.max()) for l in layers if l.reg is not None and l.prune_ratio > 0)
+    if state != "prune" or any(pruned.values()) or finished:
+        raise SystemExit(f"B left the 'prune' regime during timing: state {state}, pruned "
+                         f"{pruned}, finished {finished}")
+    return {"state": state, "groups_pruned": pruned, "max_reg": max_reg,
+            "target_reg_eff": method.target_eff,
+            "prune_layers": [l.name for l in method.layers if l.prune_ratio > 0]}
+
+
+# ---------------------------------------------------------------------------- breakdown
+def _wrap(owner, name: str, label: str, spent: dict, undo: list) -> None:
+    """Replace ``owner.name`` by a timed wrapper adding to ``spent[label]``; ``undo`` restores."""
+    inner = getattr(owner, name)
+    had_own = name in vars(owner)
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            spent[label] += time.perf_counter() - t
+
+    setattr(owner, name, timed)
+    spent.setdefault(label, 0.0)  # keeps the registration order for the table
+    undo.append(lambda: setattr(owner, name, inner) if had_own else delattr(owner, name))
+
+
+def hook_breakdown(solver: Solver, iterations: int) -> dict:
+    """ms per iteration of B spent in each hook method and in the main calls inside them
+    (indented = included in the line above it; ``pruned_ratio`` is called from several hooks)."""
+    from prunekit.prune import app_log, groups, increg
+    from prunekit.prune.layer_state import PrunedLayer
+
+    method = solver.hooks[0]
+    spent: dict[str, float] = defaultdict(float)
+    undo: list = []
+    unit = method.unit.lower()
+    scores, spread = (("column_l1", "col_broadcast") if unit == "col"
+                      else ("row_l1", "row_broadcast"))
+    _wrap(method, "before_forward", "hook before_forward", spent, undo)
+    _wrap(method.propagator, "apply_pending", "  propagator.apply_pending", spent, undo)
+    _wrap(method, "_check_finished", "  _check_finished (progress, ratios)", spent, undo)
+    _wrap(method, "after_backward", "hook after_backward (grad masks)", spent, undo)
+    _wrap(method, "before_update", "hook before_update", spent, undo)
+    _wrap(method, "_regularise", "  _regularise (all pruned layers)", spent, undo)
+    _wrap(increg, "columns_to_prune", "    columns_to_prune", spent, undo)
+    _wrap(groups, scores, f"    groups.{scores}", spent, undo)
+    _wrap(increg, "increg_step", "    increg_step", spent, undo)
+    _wrap(groups, spread, f"    groups.{spread} (λ⊙w into the grad)", spent, undo)
+    _wrap(app_log, "emit", "    app_log.emit ([app] lines)", spent, undo)
+    _wrap(method, "after_update", "hook after_update", spent, undo)
+    _wrap(PrunedLayer, "apply_mask_", "  PrunedLayer.apply_mask_", spent, undo)
+    _wrap(method.schedule, "after_update", "  schedule.after_update", spent, undo)
+    _wrap(PrunedLayer, "pruned_ratio", "PrunedLayer.pruned_ratio (in any hook)", spent, undo)
+    try:
+        total = time_steps(solver, iterations)
+    finally:
+        for restore in reversed(undo):
+            restore()
+    out = {name: spent[name] * 1000.0 / iterations for name in spent}
+    out["B step (total)"] = total
+    return out
+
+
+def profile(solver: Solver, iterations: int, top: int) -> tuple[list[dict], str]:
+    prof = cProfile.Profile()
+    prof.enable()
+    solver.step(iterations)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    rows = []
+    for (file, line, func), (cc, nc, tt, ct, _) in stats.stats.items():
+        where = re.sub(r".*/site-packages/", "", file)
+        where = re.sub(r".*/src/prunekit/", "prunekit/", where)
+        rows.append({"function": f"{where}:{line}({func})", "calls_per_iter": nc / iterations,
+                     "own_ms_per_iter": tt * 1000.0 / iterations,
+                     "cum_ms_per_iter": ct * 1000.0 / iterations})
+    rows.sort(key=lambda r: -r["own_ms_per_iter"])
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("cumulative").print_stats(r"prunekit/prune", 25)
+    return rows[:top], buf.getvalue()
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", choices=("Reg_Col", "Reg_Row"), default="Reg_Col")
+    ap.add_argument("--data", choices=("auto", "lmdb", "input"), default="auto")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="batch size (default: the train_val's, 16)")
+    ap.add_argument("--iterations", type=int, default=50, help="timed iterations per round/side")
+    ap.add_argument("--rounds", type=int, default=9, help="alternating rounds (medians)")
+    ap.add_argument("--warmup", type=int, default=30, help="untimed iterations per side first")
+    ap.add_argument("--breakdown", action="store_true", help="time B's hook methods afterwards")
+    ap.add_argument("--profile", action="store_true", help="cProfile B afterwards")
+    ap.add_argument("--profile-iterations", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=str(RESULTS), help="results folder")
+    args = ap.parse_args(argv)
+    command = "python benchmarks/prune_overhead.py " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+    data = args.data
+    if data == "auto":
+        data = "lmdb" if LMDB.is_dir() else "input"
+    if data == "lmdb" and not LMDB.is_dir():
+        raise SystemExit(f"{LMDB} not found: run `prunekit data mnist --out data/mnist` from the "
+                         "repository root, or use --data input")
+    if data == "lmdb" and Path.cwd().resolve() != REPO:
+        raise SystemExit(f"run from the repository root ({REPO}): the net reads data/mnist/...")
+    param_net = net_param(data, args.batch)
+    snapshots = tempfile.TemporaryDirectory(prefix="prune_overhead_")
+    plain = build(param_net, data, None, args.seed, f"{snapshots.name}/plain")
+    # the [app] log goes to a real file, as `prunekit train > log` would write it
+    app_path = Path(snapshots.name) / "app.log"
+    app_out = app_path.open("w")
+    pruning = build(param_net, data, args.method, args.seed, f"{snapshots.name}/prune", app_out)
+    batch = plain.net.blob_shapes["data"][0]
+    print(f"LeNet-5 ({NET.relative_to(REPO)}), data: {data}, batch {batch}, {args.method} on "
+          f"{pruning.hooks[0].schedule.state!r} state; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+
+    time_steps(plain, args.warmup)
+    time_steps(pruning, args.warmup)
+    a, b = [], []
+    for r in range(args.rounds):
+        for side in (("A", "B") if r % 2 == 0 else ("B", "A")):
+            if side == "A":
+                a.append(time_steps(plain, args.iterations))
+            else:
+                b.append(time_steps(pruning, args.iterations))
+        print(f"round {r + 1}/{args.rounds}: plain {a[-1]:.3f} ms/iter, pruning {b[-1]:.3f} "
+              f"ms/iter ({b[-1] / a[-1] - 1:+.1%})", flush=True)
+    check = check_still_pruning(pruning)
+
+    med = statistics.median
+    overhead = med(b) / med(a) - 1.0
+    extra_ms = med([y - x for x, y in zip(a, b)])
+    paired = med([y / x for x, y in zip(a, b)]) - 1.0
+    best = min(b) / min(a) - 1.0
+
+    breakdown = None
+    if args.breakdown:
+        time_steps(plain, args.iterations)
+        n = max(args.iterations * 4, 100)
+        plain_ms = time_steps(plain, n)
+        breakdown = hook_breakdown(pruning, n)
+        breakdown["A step (total, same window)"] = plain_ms
+    prof_rows, prof_text = None, ""
+    if args.profile:
+        prof_rows, prof_text = profile(pruning, args.profile_iterations, 30)
+    check_still_pruning(pruning)
+    for solver in (plain, pruning):
+        solver.net.close()
+    app_out.close()
+    app_lines = sum(1 for _ in app_path.open())
+    app_iters = pruning.iter
+
+    machine = machine_name(torch.device("cpu"))
+    now = datetime.now(timezone.utc)
+    record = {
+        "net": str(NET.relative_to(REPO)), "data": data, "batch": batch, "method": args.method,
+        "device": "cpu", "machine": machine, "plain_ms": med(a), "pruning_ms": med(b),
+        "overhead": overhead, "paired_overhead": paired,
+        "extra_ms_per_iteration": extra_ms, "best_of_rounds_overhead": best,
+        "units": "ms per solver iteration (forward+backward+update of one batch)",
+        "date": now.isoformat(timespec="seconds"), "command": command,
+        "torch": torch.__version__, "python": platform.python_version(),
+        "threads": torch.get_num_threads(), "iterations": args.iterations,
+        "rounds": args.rounds, "warmup": args.warmup, "plain_rounds_ms": a,
+        "pruning_rounds_ms": b, "check": check, "hook_breakdown_ms": breakdown,
+        "profile_top_own_ms": prof_rows,
+        "app_lines": app_lines, "app_lines_per_iteration": app_lines / max(app_iters, 1),
+        "target": "CPU, LeNet-5: overhead <= 5%",
+    }
+    header = ("| date | net | data | batch | method | machine | torch | plain ms/iter | "
+              "pruning ms/iter | overhead | extra ms/iter | command |")
+    line = (f"| {now.date()} | lenet5 | {data} | {batch} | {args.method} | {machine} | "
+            f"{torch.__version__} | {med(a):.3f} | {med(b):.3f} | {overhead:+.1%} | "
+            f"{extra_ms:.3f} | `{command}` |")
+    print()
+    print(f"{'data':<6} {'batch':>5} {'method':<8} {'plain ms/iter':>14} {'pruning ms/iter':>16} "
+          f"{'overhead':>9} {'extra ms/iter':>14}")
+    print(f"{data:<6} {batch:>5} {args.method:<8} {med(a):>14.3f} {med(b):>16.3f} "
+          f"{overhead:>+9.1%} {extra_ms:>14.3f}")
+    print(f"(medians of {args.rounds} rounds x {args.iterations} iterations; median of per-round "
+          f"overheads {paired:+.1%}; best of rounds {best:+.1%}; target <= +5.0%; B wrote "
+          f"{app_lines / max(app_iters, 1):.2f} [app] lines per iteration)")
+    if breakdown:
+        print("\nhook breakdown, ms per iteration of B (wrapped timers):")
+        for name, ms in breakdown.items():
+            print(f"  {name:<46} {ms:8.3f}")
+    if prof_rows:
+        print(f"\ncProfile of B, {args.profile_iterations} iterations, top own time "
+              "(ms per iteration; the profiler inflates Python-heavy code):")
+        for row in prof_rows[:20]:
+            print(f"  {row['own_ms_per_iter']:7.3f} own {row['cum_ms_per_iter']:7.3f} cum "
+                  f"{row['calls_per_iter']:6.1f} calls  {row['function']}")
+        print("\nprunekit.prune functions by cumulative time:\n" + prof_text)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = (f"{now:%Y-%m-%dT%H%MZ}_{slug(machine)}_prune_overhead_{args.method.lower()}_{data}"
+            f"_b{batch}")
+    (out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(header + "\n|" + "---|" * 12 + "\n" + line + "\n")
+    print(f"wrote {out / stem}.json and .md")
+    snapshots.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
