@@ -164,13 +164,14 @@ APP_COURSE = ("Training starts", "Current pruning stage (stage = 1) finished", "
               "All layer prune finished", "resuming from", "'Given pr to get acc' task done!")
 
 
-def _run(tmp_path, capsys, method: str, fc_prune_ratio: float = 0.0):
+def _run(tmp_path, capsys, method: str, fc_prune_ratio: float = 0.0, extra: str = ""):
     """Train the tiny ResNet with ``method`` until the schedule stops; (final weights, stdout)."""
     net_path = tmp_path / "train_val.prototxt"
     net_path.write_text(_net(fc_prune_ratio))
     solver_path = tmp_path / "solver.prototxt"
     prefix = str(tmp_path / "snap")
-    solver_path.write_text(SOLVER.format(net=net_path, prefix=prefix, seed=SEED, method=method))
+    solver_path.write_text(SOLVER.format(net=net_path, prefix=prefix, seed=SEED, method=method)
+                           + extra)
     param = caffe.read_solver_prototxt(str(solver_path))
     torch.manual_seed(SEED)
     config = PruneConfig.from_solver(param, str(solver_path))
@@ -265,3 +266,15 @@ def test_reg_col_prunes_columns_through_eltwise(tmp_path, capsys) -> None:
     for producer, consumers in PLAIN.items():
         unread = torch.stack([_zero_channels(weights[c]) for c in consumers]).all(0)
         assert torch.equal(_zero_rows(weights[producer]), unread), producer
+
+
+def test_per_layer_summary_only_when_verbose(tmp_path, capsys) -> None:
+    """The fork's per-iteration per-layer line is noise by default: prune_log_verbose shows it."""
+    (tmp_path / "quiet").mkdir()
+    (tmp_path / "loud").mkdir()
+    _, quiet = _run(tmp_path / "quiet", capsys, "Reg_Row")
+    _, loud = _run(tmp_path / "loud", capsys, "Reg_Row", extra="prune_log_verbose: true\n")
+    summary = re.compile(r"^res2a_branch2b  IF_prune: 1  pruned_ratio_row: [\d.e-]+\(\d+\)  "
+                         r"current_prune_ratio: 0\.5  iter_prune_finished: \d+  \(prune-", re.M)
+    assert not summary.search(quiet)
+    assert len(summary.findall(loud)) > 10

@@ -71,6 +71,18 @@ class IncReg(SolverHook):
         if self.propagator.apply_pending():
             self._progress_stale = True
         self._check_finished(solver)
+        if self.config.prune_log_verbose:
+            self._summary_lines(solver)
+
+    def _summary_lines(self, solver) -> None:
+        """The fork's per-iteration line per layer (``prune_log_verbose: true`` only)."""
+        lr = solver.lr_override if solver.lr_override is not None else solver.rate
+        for layer in self.layers:
+            count = layer.num_pruned_col if self.unit == "Col" else layer.num_pruned_row
+            self.emit(app_log.layer_summary(
+                layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit), count,
+                layer.current_prune_ratio, layer.iter_prune_finished, self.schedule.state, lr,
+                solver.extra_iter_size, self.target_eff))
 
     def after_backward(self, solver) -> None:
         with torch.no_grad():
