@@ -11,6 +11,7 @@ from prunekit.errors import PrunekitError
 
 METHODS: dict[str, str] = {
     "Reg": "prunekit.prune.increg:IncReg",
+    "SPP": "prunekit.prune.spp:SPP",
 }
 
 
