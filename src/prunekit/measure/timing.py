@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prunekit.net.graph import Net
+from prunekit.net.graph import Net, store_tops
 
 
 @dataclass
@@ -141,10 +141,7 @@ def _forward_layers(net: Net, clock: _Clock, timed: bool):
         start = clock.mark() if timed else None
         tops = net.run_layer(entry, leaves)
         end = clock.mark() if timed else None
-        for name, tensor, weight in zip(entry.tops, tops, entry.loss_weights):
-            blobs[name] = tensor
-            if weight:
-                loss = loss + weight * tensor.sum()
+        loss = store_tops(entry, tops, blobs, loss)
         record["bottoms"].append(bottoms)
         record["leaves"].append(leaves)
         record["tops"].append(list(tops))

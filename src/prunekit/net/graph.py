@@ -211,10 +211,7 @@ class Net(nn.Module):
         loss = torch.zeros((), device=self.device)
         for entry in self.entries:
             tops = self.run_layer(entry, [blobs[b] for b in entry.bottoms], feed)
-            for name, tensor, weight in zip(entry.tops, tops, entry.loss_weights):
-                blobs[name] = tensor
-                if weight:
-                    loss = loss + weight * tensor.sum()
+            loss = store_tops(entry, tops, blobs, loss)
         return loss, {name: blobs[name] for name in self.output_names}
 
     def run_layer(self, entry: LayerEntry, bottoms: list[torch.Tensor],
@@ -229,6 +226,17 @@ class Net(nn.Module):
             return tops
         out = module(*bottoms)
         return (out,) if isinstance(out, torch.Tensor) else tuple(out)
+
+
+def store_tops(entry: LayerEntry, tops, blobs: dict[str, torch.Tensor],
+               loss: torch.Tensor) -> torch.Tensor:
+    """Record a layer's tops by blob name (in-place tops replace their bottom) and return
+    ``loss`` plus the layer's loss-weighted tops."""
+    for name, tensor, weight in zip(entry.tops, tops, entry.loss_weights):
+        blobs[name] = tensor
+        if weight:
+            loss = loss + weight * tensor.sum()
+    return loss
 
 
 def _loss_weights(lp, cls, where: str) -> list[float]:
