@@ -42,6 +42,7 @@ class IncReg(SolverHook):
         self.target_eff = self._target(config.prune_ratio_begin_ave)
         self.speedup_achieved = False
         self._progress_stale = True
+        self._resumed = False  # set when --snapshot loaded the saved masks
         self.schedule = Schedule(self, config, self.out)
 
     # ------------------------------------------------------------------ helpers
@@ -62,10 +63,16 @@ class IncReg(SolverHook):
 
     # ------------------------------------------------------------------ solver hooks
     def on_start(self, solver) -> None:
-        for layer in self.layers:
-            layer.rebuild_from_zeros()
-            layer.ensure_group_state(self.unit)
+        if not self._resumed:  # --weights: masks from exact zeros, as the fork did
+            for layer in self.layers:
+                layer.rebuild_from_zeros()
+        self._init_group_state()
         self.schedule.on_start(solver)
+
+    def _init_group_state(self) -> None:
+        """λ = 0 and running ranks for groups that have none yet (a resume keeps its own)."""
+        for layer in self.layers:
+            layer.ensure_group_state(self.unit)
 
     def before_forward(self, solver) -> None:
         if self.propagator.apply_pending():
@@ -185,6 +192,7 @@ class IncReg(SolverHook):
 
     def load_state_dict(self, state: dict) -> None:
         """A --snapshot resume: everything as it was saved."""
+        self._resumed = True
         for layer, saved in zip(self.layers, state["layers"]):
             layer.load_state_dict(saved)
             layer.apply_mask_()

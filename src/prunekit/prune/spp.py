@@ -81,11 +81,8 @@ class SPP(IncReg):
         return self._spread(keep, w).to(w.dtype).expand_as(w)
 
     # ------------------------------------------------------------------ solver hooks
-    def on_start(self, solver) -> None:
-        for layer in self.layers:  # IncReg's start, with p = 1 / S = 0 instead of λ = 0
-            layer.rebuild_from_zeros()
+    def _init_group_state(self) -> None:  # IncReg's start, with p = 1 / S = 0 instead of λ = 0
         self._init_probabilities()
-        self.schedule.on_start(solver)
 
     def before_forward(self, solver) -> None:
         super().before_forward(solver)  # pending propagation, finished checks
