@@ -266,3 +266,14 @@ class LogLines(logging.Handler):
     def matching(self, pattern: str) -> list[re.Match]:
         rx = re.compile(pattern)
         return [m for m in (rx.fullmatch(line) for line in self.lines) if m]
+
+
+def as_caffe_solverstate(state_path: str, out_path: str) -> str:
+    """Copy of a prunekit solverstate without the prunekit_state extension: what Caffe writes."""
+    from prunekit import caffe
+
+    state = caffe.read_solverstate(state_path)
+    assert state.HasField("prunekit_state")
+    state.ClearField("prunekit_state")
+    caffe.write_solverstate(out_path, state)
+    return out_path

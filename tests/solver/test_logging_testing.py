@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 from _solver_caffe_ref import (
+    as_caffe_solverstate,
     CLASSIFY_TEXT, TEST, CaffeRef, build_net, feed, make_solver, regression_data,
     regression_text, run_regression_ref, softmax_loss, weights_of)
 
@@ -47,8 +48,6 @@ def test_average_loss_window(window, tmp_path, log_lines):
 def test_average_loss_window_after_caffe_solverstate(tmp_path, log_lines):
     """A solverstate without prunekit's extension (as Caffe writes it) restarts the window at the
     restored iteration, as Caffe's Step does: the mean covers only losses since the resume."""
-    from prunekit import caffe
-
     x, t = regression_data()
     text = 'base_lr: 0.05 momentum: 0.9 lr_policy: "fixed" display: 1 average_loss: 2'
     net = build_net(regression_text())
@@ -57,10 +56,7 @@ def test_average_loss_window_after_caffe_solverstate(tmp_path, log_lines):
     solver = make_solver(text, net, tmp_path)
     solver.step(3)
     _, state_path = solver.snapshot()
-    state = caffe.read_solverstate(state_path)
-    state.ClearField("prunekit_state")
-    caffe_state = str(tmp_path / "caffe.solverstate")
-    caffe.write_solverstate(caffe_state, state)
+    caffe_state = as_caffe_solverstate(state_path, str(tmp_path / "caffe.solverstate"))
 
     fresh = build_net(regression_text(), seed=5)
     feed(fresh, x, t)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from _solver_caffe_ref import (
+    as_caffe_solverstate,
     assert_weights_close, build_net, feed, make_solver, regression_data, regression_text,
     run_regression_ref, weights_of)
 
@@ -97,11 +98,7 @@ def test_resume_from_caffe_written_solverstate(tmp_path):
     solver = make_solver(text, net, tmp_path)
     solver.step(3)
     _, state_path = solver.snapshot()
-    state = caffe.read_solverstate(state_path)
-    assert state.HasField("prunekit_state")
-    state.ClearField("prunekit_state")
-    caffe_path = str(tmp_path / "from_caffe.solverstate")
-    caffe.write_solverstate(caffe_path, state)
+    caffe_path = as_caffe_solverstate(state_path, str(tmp_path / "from_caffe.solverstate"))
 
     fresh = build_net(regression_text(), seed=3)
     feed(fresh, x, t)
