@@ -6,7 +6,6 @@ same masks and the same [app] course."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,38 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_helpers import LENET_FIXTURE, run_cli
+from cli_helpers import LENET_FIXTURE, app_course, fixture_experiment, run_cli
 from prunekit import caffe
 
-FAST = {  # what the fixture sets -> what this test uses (time only)
-    "test_iter: 1000": "test_iter: 1",
-    "display: 20": "display: 25",
-    "snapshot: 1000": "snapshot: 50",
-    "target_reg: 0.05": "target_reg: 0.005",
-    "iter_size_final_retrain: 8": "iter_size_final_retrain: 1",
-    "iter_size_retrain: 2": "iter_size_retrain: 1",
-    "iter_size_losseval: 2": "iter_size_losseval: 1",
-    "losseval_interval: 1000": "losseval_interval: 20",
-    "retrain_test_interval: 500": "retrain_test_interval: 10",
-}
-
-
 def _setup(root: Path, fixture: Path) -> Path:
-    exp = root / "compression_experiments" / "lenet5"
-    (exp / "weights").mkdir(parents=True)
-    shutil.copy(fixture / "train_val.prototxt", exp / "train_val.prototxt")
-    text = (fixture / "solver.prototxt").read_text()
-    for old, new in FAST.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    (exp / "solver.prototxt").write_text(text + "random_seed: 3\n")
-    return exp
+    return fixture_experiment(root, fixture)
 
 
-def _app_course(stdout: str) -> list[str]:
-    """The [app] lines without their timestamps."""
-    lines = [line for line in stdout.splitlines() if "app" in line]
-    return [re.sub(r" \(\d{4}/\d\d/\d\d-\d\d:\d\d\)", "", line) for line in lines]
+_app_course = app_course
 
 
 def _train(root: Path, fixture: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -328,8 +328,10 @@ class PruneConfig:
         """
         if self.given_ratio_mode:
             return setting.prune_ratio
-        return min(self.stage_prune_ratio_increment(setting, self.prune_ratio_begin_ave),
-                   setting.prune_ratio)
+        # rounded so that 0.75·0.2/0.5 = 0.30000000000000004 becomes 0.3, a ratio that 150 of
+        # 500 columns reach exactly (the stage would never finish otherwise)
+        return round(min(self.stage_prune_ratio_increment(setting, self.prune_ratio_begin_ave),
+                         setting.prune_ratio), 9)
 
     def initial_prune_ratios(self, settings: list[LayerPruneSetting]) -> list[float]:
         return [self.initial_prune_ratio(s) for s in settings]

@@ -23,7 +23,7 @@ class Retention:
             if self.periodic is not None and self.periodic != paths:
                 _remove(self.periodic)
             self.periodic = paths
-        elif tag.endswith("-retrain"):
+        elif tag.endswith("retrain"):  # _stage<K>-retrain and _finalretrain
             self.retrain[paths[0]] = paths
 
     def keep_only(self, keep_models: set[str]) -> None:

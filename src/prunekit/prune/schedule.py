@@ -1,13 +1,23 @@
-"""The run state machine of the IncReg fork (reference section 3), given-ratio mode.
+"""The run state machine of the IncReg fork (reference section 3), both modes.
 
-prune ──(all layers at their ratio, or the speedup reached)──▶ losseval ──(losseval_interval
-iterations)──▶ retrain ──(tests every retrain_test_interval; lr periods end after `patience`
-tests without improvement, each end decays the lr ×0.1 and rolls back to the period's best)──▶
-stage check (mean of the cycle's top-3 accuracies) ──▶ done.
+prune ──(all layers at their stage ratio, or the speedup reached)──▶ losseval ──(losseval_interval
+iterations)──▶ retrain ──(a test every retrain_test_interval; an lr period ends after `patience`
+tests without improvement: lr ×mul_lr_decay and a rollback to the period's best)──▶ stage check
+(``stage_search``: mean of the cycle's top-3 accuracies):
+
+* given-ratio mode (acc_borderline <= 0): the single stage is accepted and the run ends on the
+  best retrain model;
+* accuracy-floor mode: a good stage is saved as ``_stage<K>`` and the next, larger stage starts;
+  a bad one rolls back to ``_stage<K-1>`` and retries with a smaller increment. When the final
+  target is reached, or the increment falls below incre_pr_bottomline, ``final_retrain``
+  fine-tunes the best feasible model for one more lr period and the run ends on the better of
+  the two.
 
 What is fixed relative to the fork: the run ends by telling the solver (no exit(0) from inside
 it); the last line names the best model file; the lr freeze and every counter are saved in the
-solverstate, so a resumed run continues exactly.
+solverstate, so a resumed run continues exactly; a failed stage 1 with a tiny increment falls
+back to the baseline (``_stage0``) instead of a retrain snapshot that never existed; the
+speedup flag is recomputed after every rollback.
 """
 
 from __future__ import annotations
@@ -20,18 +30,18 @@ from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.layer_state import NEVER
 from prunekit.prune.retention import Retention
+from prunekit.prune.stage_search import StageSearch
 
 STATES = ("prune", "losseval", "retrain", "final_retrain")
+
+#: Slack when comparing a pruned ratio (count / G) with a target ratio.
+RATIO_EPS = 1e-9
 
 
 class Schedule:
     """Stage bookkeeping and transitions; ``method`` is the IncReg hook that owns it."""
 
     def __init__(self, method, config, out: TextIO) -> None:
-        if not config.given_ratio_mode:
-            raise PrunekitError(
-                f"{config.source}: acc_borderline > 0 (the accuracy-floor mode with stages and "
-                "rollback) is not available yet; use acc_borderline: -1 (given prune ratio)")
         self.method = method
         self.config = config
         self.out = out
@@ -39,12 +49,11 @@ class Schedule:
         self.stage = 1
         self.stage_iter_prune_finished = -1
         self.stage_start_iter = 0
-        self.ave_pr = 0.0
         self.lr_state_start = 0.0
         self.last_retrain_lr = 0.0
-        self.last_feasible = [0.0] * len(method.layers)
-        self.last_feasible_iter2 = 0
+        self.final_entry_iter = -1
         self.started = False
+        self.search = StageSearch.from_config(config, len(method.layers), 0)
         self.retention = Retention()
         self._reset_cycle()
 
@@ -65,7 +74,7 @@ class Schedule:
         return self.stage_start_iter if self.config.rank_restart_each_stage else 0
 
     def last_feasible_ratio(self, layer) -> float:
-        return self.last_feasible[layer.index]
+        return self.search.last_feasible[layer.index]
 
     def on_start(self, solver) -> None:
         """Fresh start: the stage-0 snapshot and the opening lines; a resume just re-enters."""
@@ -73,6 +82,7 @@ class Schedule:
         if self.started:
             return
         self.started = True
+        self.search.last_feasible_iter = self.stage_start_iter = solver.iter
         progress = self.method.progress()
         self.method.emit(app_log.totals_line(self.config.if_speedup_count_fc, progress.macs_origin,
                                              self.config.if_compr_count_conv,
@@ -84,24 +94,37 @@ class Schedule:
     def after_update(self, solver) -> None:
         """Step 10 of the fork's iteration: the transitions, then the progress line."""
         k = solver.iter
+        interval = self.config.retrain_test_interval
         if self.state == "prune" and all(l.iter_prune_finished != NEVER for l in self.method.layers):
             self._prune_finished(solver)
         if self.state == "losseval" and k - self.stage_iter_prune_finished >= self.config.losseval_interval:
             self.method.emit(app_log.losseval_done(k, datetime.now()))
+            self._reset_cycle()
+            self.lr_state_start = solver.lr_override  # retrain's lr decays; prune goes on from here
             self._enter(solver, "retrain")
-        elif self.state == "retrain" and k % self.config.retrain_test_interval == 0:
-            self._check_max_acc(solver)
+        elif self.state == "retrain" and k % interval == 0:
+            self._test(solver)
+        elif self.state == "final_retrain" and k % interval == 0 and k != self.final_entry_iter:
+            self._test(solver)
         if not solver.finished and solver.param.display and k % solver.param.display == 0:
             progress = self.method.progress()
             self.method.emit(app_log.step_line(k + 1, progress.speedup, self.config.speedup,
                                                progress.comp_ratio, self.config.comp_ratio))
 
-    # ------------------------------------------------------------------ transitions
+    # ------------------------------------------------------------------ states
     def _enter(self, solver, state: str) -> None:
+        """SetPruneState's part that a resume repeats: the state and its iter_size."""
         self.state = state
         solver.extra_iter_size = self.config.iter_size_for_state(state)
-        if state == "retrain" and solver.lr_override is not None:
-            self.lr_state_start = solver.lr_override
+
+    def _start_stage(self, solver) -> None:
+        """A new (or retried) pruning stage: layers with a target prune again."""
+        for layer in self.method.layers:
+            if layer.prune_ratio > 0:
+                layer.iter_prune_finished = NEVER
+        self.stage_start_iter = solver.iter
+        self.method._progress_stale = True  # the speedup flag must be recomputed
+        self._enter(solver, "prune")
 
     def _prune_finished(self, solver) -> None:
         k = solver.iter
@@ -115,10 +138,21 @@ class Schedule:
         self.method.clear_leftover_reg()
         self._enter(solver, "losseval")
 
-    def _check_max_acc(self, solver) -> None:
-        """One retrain test (reference 3.3)."""
-        k = solver.iter
-        tag = f"_stage{self.stage}-retrain"
+    # ------------------------------------------------------------------ CheckMaxAcc (3.3)
+    def _tag(self) -> str:
+        return "_finalretrain" if self.state == "final_retrain" else f"_stage{self.stage}-retrain"
+
+    def _patience(self) -> int:
+        """Tests without improvement that end an lr period (reference 3.3)."""
+        c = self.config.cnt_after_max_acc
+        if self.state == "final_retrain":
+            return c + 4
+        base = c + 2 if self.config.given_ratio_mode else c
+        return base + (2 if self.first_period else 0)
+
+    def _test(self, solver) -> None:
+        """One retrain / final_retrain test."""
+        k, tag = solver.iter, self._tag()
         solver.snapshot(tag)
         acc = self._accuracy(solver.test_all())
         self.cycle_accs.append((acc, k))
@@ -128,17 +162,11 @@ class Schedule:
         if acc > self.best_all[0]:
             self.best_all = (acc, k)
         self.method.emit(app_log.retrain_going_on(self.state, acc, k, datetime.now()))
-        # given-ratio mode: cnt_after_max_acc + 2, plus 2 more in the first lr period (3.3)
-        patience = self.config.cnt_after_max_acc + 2 + (2 if self.first_period else 0)
-        if self.period_count - self.period_best[2] > patience:
+        if self.period_count - self.period_best[2] > self._patience():
             self._end_period(solver, tag)
         if not solver.finished:
-            self._keep({self.period_best[1], self.best_all[1], self.first_period_best_iter}, solver, tag)
-
-    def _keep(self, iterations: set[int], solver, tag: str) -> None:
-        """Retrain snapshots still needed: rollback targets and the best model."""
-        self.retention.keep_only({f"{solver.snapshot_prefix}{tag}_iter_{it}.caffemodel"
-                                  for it in iterations if it >= 0})
+            self._keep(solver, {(tag, self.period_best[1]), (tag, self.best_all[1]),
+                                (tag, self.first_period_best_iter)})
 
     def _end_period(self, solver, tag: str) -> None:
         if self.first_period_best_iter < 0:
@@ -148,7 +176,10 @@ class Schedule:
         self.method.emit(app_log.lr_period_finished(self.state, self.period_best[0],
                                                     self.period_best[1], solver.lr_override,
                                                     datetime.now()))
-        self._rollback(solver, tag, self.period_best[1])
+        self._rollback(solver, f"{tag}_iter_{self.period_best[1]}")
+        if self.state == "final_retrain":
+            self._final_retrain_done(solver)
+            return
         stop = (self.decays > self.config.max_cnt_lr_decay
                 or self.period_best[0] < self.best_all[0] or solver.lr_override < 1e-6)
         self.first_period = False
@@ -161,50 +192,132 @@ class Schedule:
         best_acc, best_iter = self.best_all
         self.method.emit(app_log.retrain_done(self.state, best_iter, best_acc,
                                               self.first_period_best_iter))
-        self._rollback(solver, tag, self.first_period_best_iter)
+        self._rollback(solver, f"{tag}_iter_{self.first_period_best_iter}")
         self.last_retrain_lr = solver.lr_override
         solver.lr_override = self.lr_state_start
-        self._accept_stage(solver, best_iter)
+        top3 = sorted((acc for acc, _ in self.cycle_accs), reverse=True)[:3]
+        self._check_prune_stage(solver, sum(top3) / len(top3), best_iter, best_acc)
 
-    def _accept_stage(self, solver, best_iter: int) -> None:
-        """Given-ratio mode: the stage is always accepted, then the run ends (reference 3.5)."""
-        self.method.emit(app_log.accuracy_good())
-        incre = self.config.prune_ratio_begin_ave
-        self.ave_pr += incre
+    # ------------------------------------------------------------------ CheckPruneStage (3.4)
+    def _ratios(self) -> list[float]:
+        return [layer.ratio_for(self.method.unit) for layer in self.method.layers]
+
+    def _check_prune_stage(self, solver, acc: float, best_iter: int, best_acc: float) -> None:
+        search = self.search
+        good = search.is_good(acc)
+        if good:
+            self.method.emit(app_log.accuracy_good())
+            incre = search.accept(acc, solver.iter, best_iter, best_acc, self._ratios(), self.stage)
+        else:
+            self.method.emit(app_log.accuracy_bad(search.last_feasible_iter, self.stage - 1))
+            incre = search.reject(acc, self._ratios())
         self.method.target_eff = self.method._target(incre)
-        self.method.emit(app_log.incre_pr_line(incre, self.ave_pr, self.method.target_eff))
-        unit = self.method.unit
-        self.last_feasible = [layer.ratio_for(unit) for layer in self.method.layers]
+        self.method.emit(app_log.incre_pr_line(incre, search.ave_pr, self.method.target_eff))
+        self._set_stage_ratios(incre)
+        if good:
+            self._start_stage(solver)
+            solver.snapshot(f"_stage{self.stage}")
+            self.stage += 1
+            self._after_good_stage(solver)
+        elif search.too_small(incre):
+            self.method.emit(app_log.incre_pr_too_small(search.bottomline))
+            self._go_final_retrain(solver)
+        else:
+            self._rollback(solver, f"_stage{self.stage - 1}_iter_{search.last_feasible_iter}",
+                           announce=True)
+            self._start_stage(solver)
+
+    def _set_stage_ratios(self, incre: float) -> None:
+        c = self.config
         for layer in self.method.layers:
             if layer.prune_ratio > 0:
-                old = layer.current_prune_ratio
-                step = incre / self.config.standard_sparsity * layer.prune_ratio_step
-                new = min(self.last_feasible[layer.index] + step, layer.prune_ratio)
-                self.method.emit(app_log.current_prune_ratio_change(layer.index, old, new))
+                new = self.search.stage_ratio(layer.index, incre, layer.prune_ratio,
+                                              layer.prune_ratio_step, c.standard_sparsity)
+                self.method.emit(app_log.current_prune_ratio_change(
+                    layer.index, layer.current_prune_ratio, new))
                 layer.current_prune_ratio = new
-        self.last_feasible_iter2 = best_iter
-        solver.snapshot(f"_stage{self.stage}")
-        self.stage += 1
-        self._finish(solver, best_iter)
 
-    def _finish(self, solver, best_iter: int) -> None:
+    def _after_good_stage(self, solver) -> None:
+        """CheckIfFinalTargetAchieved, and the given-ratio ending."""
+        if self.config.given_ratio_mode:
+            self._finish_given_ratio(solver)
+            return
+        if not self._final_target_achieved():
+            return
         if self.config.if_eswpf:
             self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=True))
-            self.method.emit(app_log.final_pruned_ratios(self.method.final_rows()))
+            self._finish(solver, self._stage_best_model(), self.search.last_feasible_acc2)
+            return
+        self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=False))
+        self._go_final_retrain(solver)
+
+    def _final_target_achieved(self) -> bool:
+        unit = self.method.unit
+        if self.method.progress().speedup >= self.config.speedup:
+            return True
+        return all(layer.ratio_for(unit) >= layer.prune_ratio - RATIO_EPS
+                   for layer in self.method.layers if layer.prune_ratio > 0)
+
+    # ------------------------------------------------------------------ endings
+    def _stage_best_model(self) -> str:
+        """Snapshot stem of the best retrain test of the last accepted stage (the baseline's
+        ``_stage0`` snapshot when no stage was accepted)."""
+        s = self.search
+        if s.accepted_stage == 0:
+            return f"_stage0_iter_{s.last_feasible_iter}"
+        return f"_stage{s.accepted_stage}-retrain_iter_{s.last_feasible_iter2}"
+
+    def _go_final_retrain(self, solver) -> None:
+        self._rollback(solver, self._stage_best_model(), announce=True)
+        self.final_entry_iter = solver.iter
+        solver.lr_override = self.last_retrain_lr
+        self._reset_cycle()
+        self._enter(solver, "final_retrain")
+
+    def _final_retrain_done(self, solver) -> None:
+        """The final lr period ended: report the better of it and the last accepted stage."""
+        acc, it = self.best_all
+        self.method.emit(app_log.state_done("final_retrain", it, acc))
+        s = self.search
+        stem = f"_finalretrain_iter_{it}"
+        if s.last_feasible_acc2 > acc:
+            stem, acc, it = self._stage_best_model(), s.last_feasible_acc2, s.last_feasible_iter2
+        self.method.emit(app_log.all_prune_done(it, acc))
+        self._finish(solver, stem, acc)
+
+    def _finish_given_ratio(self, solver) -> None:
+        best = self._stage_best_model()
+        if self.config.if_eswpf:
+            self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=True))
         else:
             self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=False))
-            path = f"{solver.snapshot_prefix}_stage{self.stage - 1}-retrain_iter_{best_iter}"
-            self.method.emit(app_log.resuming_from(path + ".solverstate"))
-            solver.restore(path + ".solverstate", rollback=True)
+            self._rollback(solver, best, announce=True)
             self.method.emit(app_log.task_done())
-        self._keep({best_iter}, solver, f"_stage{self.stage - 1}-retrain")
-        model = f"{solver.snapshot_prefix}_stage{self.stage - 1}-retrain_iter_{best_iter}.caffemodel"
-        get_logger().info("Pruning done. Best model: %s (accuracy %s)", model,
-                          app_log.cpp_fixed(self.best_all[0]))
+        self._finish(solver, best, self.search.last_feasible_acc2, table=self.config.if_eswpf)
+
+    def _finish(self, solver, stem: str, acc: float, table: bool = True) -> None:
+        if table:
+            self.method.emit(app_log.final_pruned_ratios(self.method.final_rows()))
+        self.retention.keep_only({f"{solver.snapshot_prefix}{stem}.caffemodel"})
+        get_logger().info("Pruning done. Best model: %s%s.caffemodel (accuracy %s)",
+                          solver.snapshot_prefix, stem, app_log.cpp_fixed(acc))
         solver.finished = True
 
-    def _rollback(self, solver, tag: str, iteration: int) -> None:
-        solver.restore(f"{solver.snapshot_prefix}{tag}_iter_{iteration}.solverstate", rollback=True)
+    # ------------------------------------------------------------------ helpers
+    def _keep(self, solver, stems: set[tuple[str, int]]) -> None:
+        """Retrain snapshots still needed: rollback targets, the best model of this cycle and
+        that of the last accepted stage."""
+        prefix = solver.snapshot_prefix
+        keep = {f"{prefix}{tag}_iter_{it}.caffemodel" for tag, it in stems if it >= 0}
+        keep.add(f"{prefix}{self._stage_best_model()}.caffemodel")
+        self.retention.keep_only(keep)
+
+    def _rollback(self, solver, stem: str, announce: bool = False) -> None:
+        path = f"{solver.snapshot_prefix}{stem}.solverstate"
+        if announce:
+            self.method.emit(app_log.resuming_from(path))
+        solver.restore(path, rollback=True)
+        self.method._progress_stale = True  # the speedup flag must be recomputed
 
     def _accuracy(self, results) -> float:
         """Top-1 = the smallest, top-5 = the largest output whose name contains "ccuracy"."""
@@ -215,17 +328,20 @@ class Schedule:
         return min(values) if self.config.if_use_acc1 else max(values)
 
     # ------------------------------------------------------------------ state
+    _KEYS = ("state", "stage", "stage_iter_prune_finished", "stage_start_iter", "lr_state_start",
+             "last_retrain_lr", "final_entry_iter", "started", "cycle_accs", "best_all", "decays",
+             "first_period_best_iter", "first_period", "period_best", "period_count")
+
     def state_dict(self) -> dict:
-        keys = ("state", "stage", "stage_iter_prune_finished", "stage_start_iter", "ave_pr",
-                "lr_state_start", "last_retrain_lr", "last_feasible", "last_feasible_iter2",
-                "started", "cycle_accs", "best_all", "decays", "first_period_best_iter",
-                "first_period", "period_best", "period_count")
-        out = {key: getattr(self, key) for key in keys}
+        out = {key: getattr(self, key) for key in self._KEYS}
+        out["search"] = self.search.state_dict()
         out["retention"] = self.retention.state_dict()
         return out
 
     def load_state_dict(self, state: dict) -> None:
         state = dict(state)
         self.retention.load_state_dict(state.pop("retention", {}))
-        for key, value in state.items():
-            setattr(self, key, value)
+        self.search.load_state_dict(state.pop("search", {}))
+        for key in self._KEYS:
+            if key in state:
+                setattr(self, key, state[key])
