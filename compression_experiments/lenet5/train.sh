@@ -1,10 +1,13 @@
 #!/bin/sh
 # Usage: sh compression_experiments/lenet5/train.sh [gpu_id]   (no id: CPU)
-# Makes the MNIST LMDBs and the baseline model when they are missing, then runs solver.prototxt.
-# Training log (Caffe's glog lines) -> weights/log_<stamp>_acc.txt; pruning log -> *_prune.txt.
+#        SOLVER=solver_spp.prototxt sh compression_experiments/lenet5/train.sh   (SPP instead of IncReg)
+# Makes the MNIST LMDBs and the baseline model when they are missing, then prunes it with
+# $SOLVER (default solver.prototxt). Logs as in Caffe_IncReg: Caffe's glog lines ->
+# weights/log_<stamp>_acc.txt; the pruning log -> weights/log_<stamp>_prune.txt (grep app).
 set -e
 cd "$(dirname "$0")/../.."
 dir=compression_experiments/lenet5
+solver=$dir/${SOLVER:-solver.prototxt}
 weights=$dir/weights/baseline_lenet5.caffemodel
 mkdir -p "$dir/weights"
 gpu=""; [ -n "$1" ] && gpu="--gpu $1"
@@ -18,7 +21,8 @@ if [ ! -f "$weights" ]; then
   mv "$weights.tmp" "$weights"
 fi
 stamp=$(date +%Y%m%d-%H%M)
-echo "train.sh: logs in $dir/weights/log_${stamp}_acc.txt and log_${stamp}_prune.txt" >&2
-prunekit train --solver "$dir/solver.prototxt" --weights "$weights" $gpu \
+echo "train.sh: pruning with $solver; logs in $dir/weights/log_${stamp}_acc.txt and log_${stamp}_prune.txt" >&2
+prunekit train --solver "$solver" --weights "$weights" $gpu \
   2> "$dir/weights/log_${stamp}_acc.txt" > "$dir/weights/log_${stamp}_prune.txt"
-grep "Test net output" "$dir/weights/log_${stamp}_acc.txt" | tail -n 2 >&2
+grep "app" "$dir/weights/log_${stamp}_prune.txt" | grep "stage = 1) finished\|All 'retrain' done" >&2 || true
+grep "Pruning done" "$dir/weights/log_${stamp}_acc.txt" | sed 's/^.*\] //' >&2

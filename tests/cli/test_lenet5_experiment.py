@@ -1,6 +1,9 @@
 """The README's main job: ``sh compression_experiments/lenet5/train.sh`` on a fresh checkout
-makes the data, trains the baseline to ≥ 97% on the 1,000 test digits, and runs the solver with
-the Caffe_IncReg log layout (weights/log_<stamp>_acc.txt and _prune.txt)."""
+makes the data, trains the baseline to ≥ 97% on the 1,000 test digits, then prunes it inside the
+solver (IncReg, given-ratio mode, speedup 4) with the Caffe_IncReg log layout
+(weights/log_<stamp>_acc.txt and _prune.txt). The same folder then runs SPP_Col. For both, the
+best model is checked independently of the logs: its zero columns give ≥ 4x fewer conv MACs and
+``prunekit test`` scores it within 1 point of the baseline."""
 
 from __future__ import annotations
 
@@ -11,43 +14,99 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli_helpers import LENET_DIR
+import numpy as np
+import pytest
+
+from cli_helpers import LENET_DIR, run_cli
 
 from prunekit import caffe
 
+#: LeNet-5 conv output sizes at 28x28 input (H x W per image): conv1 24x24, conv2 8x8.
+CONV_HW = {"conv1": 24 * 24, "conv2": 8 * 8}
+
 
 def _accuracies(log: str) -> list[float]:
-    return [float(x) for x in re.findall(r"Test net output #0: accuracy = ([\d.]+)", log)]
+    return [float(x) for x in re.findall(r"accuracy = ([\d.]+)", log)]
 
 
-def test_train_sh_from_scratch(tmp_path: Path) -> None:
-    exp = tmp_path / "compression_experiments" / "lenet5"
-    exp.mkdir(parents=True)
-    for name in ("train.sh", "train_val.prototxt", "solver.prototxt", "baseline_solver.prototxt"):
-        shutil.copy(LENET_DIR / name, exp / name)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(["sh", "compression_experiments/lenet5/train.sh"], cwd=tmp_path, env=env,
+def _conv_speedup(model: Path) -> float:
+    """Dense conv MACs / MACs left when zero rows and columns of the weight matrices are skipped."""
+    blobs = caffe.layer_blobs(caffe.read_caffemodel(model))
+    dense = left = 0
+    for name, hw in CONV_HW.items():
+        w = np.abs(blobs[name][0].reshape(blobs[name][0].shape[0], -1))
+        dense += w.size * hw
+        left += int((w.sum(0) > 0).sum()) * int((w.sum(1) > 0).sum()) * hw
+    return dense / left
+
+
+def _run(root: Path, solver: str) -> tuple[str, str]:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               SOLVER=solver)
+    before = set((root / "compression_experiments/lenet5/weights").glob("log_*_acc.txt")) \
+        if (root / "compression_experiments/lenet5/weights").is_dir() else set()
+    proc = subprocess.run(["sh", "compression_experiments/lenet5/train.sh"], cwd=root, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    weights = root / "compression_experiments/lenet5/weights"
+    new = sorted(set(weights.glob("log_*_acc.txt")) - before)
+    if not new:  # same minute as the previous run: the logs were overwritten
+        new = sorted(weights.glob("log_*_acc.txt"))[-1:]
+    assert re.fullmatch(r"log_\d{8}-\d{4}_acc\.txt", new[-1].name)
+    acc = new[-1].read_text()
+    prune = new[-1].with_name(new[-1].name.replace("_acc.txt", "_prune.txt")).read_text()
+    return acc, prune
 
-    assert (tmp_path / "data" / "mnist" / "mnist_train_lmdb").is_dir()
-    weights = exp / "weights"
-    baseline = caffe.layer_blobs(caffe.read_caffemodel(weights / "baseline_lenet5.caffemodel"))
-    assert baseline["conv2"][0].shape == (50, 20, 5, 5)
-    baseline_log = (weights / "log_baseline.txt").read_text()
-    assert _accuracies(baseline_log)[-1] >= 0.97, baseline_log[-2000:]
 
-    acc_logs = list(weights.glob("log_*_acc.txt"))
-    prune_logs = list(weights.glob("log_*_prune.txt"))
-    assert len(acc_logs) == 1 and len(prune_logs) == 1
-    assert re.fullmatch(r"log_\d{8}-\d{4}_acc\.txt", acc_logs[0].name)
-    acc_log = acc_logs[0].read_text()
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("lenet5_exp")
+    exp = root / "compression_experiments" / "lenet5"
+    exp.mkdir(parents=True)
+    for name in ("train.sh", "train_val.prototxt", "solver.prototxt", "solver_spp.prototxt",
+                 "baseline_solver.prototxt"):
+        shutil.copy(LENET_DIR / name, exp / name)
+    return root
+
+
+def _check_pruned(root: Path, acc_log: str, prune_log: str, baseline_acc: float) -> None:
     assert "Finetuning from compression_experiments/lenet5/weights/baseline_lenet5.caffemodel" in acc_log
-    assert re.search(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ \S+:\d+\] Iteration 20, loss = ", acc_log, re.M)
-    assert "Optimization Done." in acc_log
     if "Use GPU with device ID" not in acc_log:  # solver_mode: GPU on a machine without CUDA
         assert "CUDA is not available: running on the CPU" in acc_log
-    finetuned = _accuracies(acc_log)
-    assert len(finetuned) == 3 and min(finetuned) >= 0.97, finetuned
-    assert (weights / "_iter_1000.caffemodel").is_file()
-    assert (weights / "_iter_1000.solverstate").is_file()
+    assert re.search(r"^I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ \S+:\d+\] Iteration 100, loss = ", acc_log, re.M)
+    assert "[app] Training starts, iter: 0" in prune_log
+    assert "'Given pr to get acc' task done!" in prune_log
+    logged = float(re.search(r"stage = 1\) finished.*? speedup: ([\d.]+)", prune_log).group(1))
+    model = re.search(r"Pruning done\. Best model: (\S+) \(accuracy ([\d.]+)\)", acc_log)
+    path = root / model.group(1)
+    speedup = _conv_speedup(path)
+    assert speedup >= 4.0 and speedup == pytest.approx(logged, rel=1e-3), (speedup, logged)
+    # score the best model afresh on the 1,000 test digits
+    proc = run_cli(["test", "--model", "compression_experiments/lenet5/train_val.prototxt",
+                    "--weights", model.group(1), "--iterations", "10"], root, check=True)
+    scored = _accuracies(proc.stderr)[-1]
+    assert scored == pytest.approx(float(model.group(2)), abs=1e-6)
+    assert scored >= baseline_acc - 0.01, (scored, baseline_acc)
+
+
+def test_train_sh_from_scratch_prunes_with_increg(experiment: Path) -> None:
+    acc_log, prune_log = _run(experiment, "solver.prototxt")
+    assert (experiment / "data" / "mnist" / "mnist_train_lmdb").is_dir()
+    weights = experiment / "compression_experiments/lenet5/weights"
+    baseline = caffe.layer_blobs(caffe.read_caffemodel(weights / "baseline_lenet5.caffemodel"))
+    assert baseline["conv2"][0].shape == (50, 20, 5, 5)
+    baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
+    assert baseline_acc >= 0.97
+    assert "reduce reg:" in prune_log or "columns' left reg not cleared" in prune_log
+    _check_pruned(experiment, acc_log, prune_log, baseline_acc)
+
+
+def test_same_folder_prunes_with_spp(experiment: Path) -> None:
+    weights = experiment / "compression_experiments/lenet5/weights"
+    if not (weights / "baseline_lenet5.caffemodel").is_file():
+        pytest.skip("needs the IncReg run's baseline")
+    acc_log, prune_log = _run(experiment, "solver_spp.prototxt")
+    assert "train.sh: training the baseline" not in acc_log  # the baseline is reused
+    assert 'prune_method: "SPP_Col"' in acc_log
+    baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
+    _check_pruned(experiment, acc_log, prune_log, baseline_acc)
