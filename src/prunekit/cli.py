@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(time, "batch_size", type=int, help="override the batch size of the input/data layers")
     _flag(time, "json", help="also write the results as JSON to this file")
 
+    flops = commands.add_parser("flops", help="parameters and MACs per layer, dense and pruned")
+    _flag(flops, "model", required=True, help="net prototxt")
+    _flag(flops, "weights", help=".caffemodel: count its non-zeros and skip pruned structure")
+    _flag(flops, "phase", default="TEST", help="TEST (default) or TRAIN")
+    _flag(flops, "json", nargs="?", const="-",
+          help="JSON instead of the table (alone), or also write it to this file")
+
     data = commands.add_parser("data", help="make datasets (LMDB)")
     datasets = data.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     mnist = datasets.add_parser("mnist", help="MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
@@ -68,6 +75,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_time(args.model, args.iterations, args.phase, args.gpu, args.weights,
                         args.batch_size, args.json)
+    if args.command == "flops":
+        from prunekit.commands.flops import run_flops
+
+        return run_flops(args.model, args.weights, args.phase, args.json)
     if args.command == "data":
         from prunekit.commands.data import run_data_mnist
 
