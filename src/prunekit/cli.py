@@ -53,6 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(flops, "json", nargs="?", const="-",
           help="JSON instead of the table (alone), or also write it to this file")
 
+    compact = commands.add_parser(
+        "compact", help="remove zero-masked filters, channels and kernel taps (same outputs)")
+    _flag(compact, "model", required=True, help="net prototxt of the masked model")
+    _flag(compact, "weights", required=True, help="masked .caffemodel")
+    _flag(compact, "out_model", required=True, help="compacted prototxt to write")
+    _flag(compact, "out_weights", required=True, help="compacted .caffemodel to write")
+    _flag(compact, "round_to", type=int, default=1,
+          help="keep filter counts multiples of N (tensor cores; default 1)")
+    _flag(compact, "phase", default="TEST", help="TEST (default) or TRAIN net to compact")
+
+    speedup = commands.add_parser(
+        "speedup", help="theoretical vs measured speedup of one model over another")
+    _flag(speedup, "model", required=True, help="net prototxt of the model to measure (e.g. compacted)")
+    _flag(speedup, "weights", help="its .caffemodel")
+    _flag(speedup, "vs_model", required=True, help="net prototxt of the reference (e.g. dense)")
+    _flag(speedup, "vs_weights", help="the reference's .caffemodel")
+    _flag(speedup, "gpu", help="GPU id; absent: CPU")
+    _flag(speedup, "batch", type=int, help="batch size for both nets (default: the prototxts')")
+    _flag(speedup, "phase", default="TEST", help="TEST (default) or TRAIN")
+    _flag(speedup, "iterations", type=int, default=10, help="timed iterations per round (default 10)")
+    _flag(speedup, "rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    _flag(speedup, "json", help="also write the results as JSON to this file")
+
     data = commands.add_parser("data", help="make datasets (LMDB)")
     datasets = data.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     mnist = datasets.add_parser("mnist", help="MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
@@ -79,6 +102,16 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.flops import run_flops
 
         return run_flops(args.model, args.weights, args.phase, args.json)
+    if args.command == "compact":
+        from prunekit.commands.compact import run_compact
+
+        return run_compact(args.model, args.weights, args.out_model, args.out_weights,
+                           args.round_to, args.phase)
+    if args.command == "speedup":
+        from prunekit.commands.speedup import run_speedup
+
+        return run_speedup(args.model, args.weights, args.vs_model, args.vs_weights, args.gpu,
+                           args.batch, args.phase, args.iterations, args.rounds, args.json)
     if args.command == "data":
         from prunekit.commands.data import run_data_mnist
 
