@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(speedup, "rounds", type=int, default=5, help="interleaved rounds (default 5)")
     _flag(speedup, "json", help="also write the results as JSON to this file")
 
+    export = commands.add_parser("export", help="ONNX or TorchScript file that runs without prunekit")
+    _flag(export, "model", required=True, help="deploy prototxt (Input layers)")
+    _flag(export, "weights", help=".caffemodel (e.g. from prunekit compact)")
+    _flag(export, "onnx", help="write an ONNX model here")
+    _flag(export, "torchscript", help="write a TorchScript model here")
+    _flag(export, "batch", type=int, help="batch size of the exported inputs (default: the prototxt's)")
+    _flag(export, "opset", type=int, default=17, help="ONNX opset (default 17)")
+
     data = commands.add_parser("data", help="make datasets (LMDB)")
     datasets = data.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     mnist = datasets.add_parser("mnist", help="MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
@@ -112,6 +120,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_speedup(args.model, args.weights, args.vs_model, args.vs_weights, args.gpu,
                            args.batch, args.phase, args.iterations, args.rounds, args.json)
+    if args.command == "export":
+        from prunekit.commands.export import run_export
+
+        return run_export(args.model, args.weights, args.onnx, args.torchscript, args.batch,
+                          args.opset)
     if args.command == "data":
         from prunekit.commands.data import run_data_mnist
 

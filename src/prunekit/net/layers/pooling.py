@@ -113,6 +113,12 @@ class Pooling(CaffeLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool with torch's kernels where they agree with Caffe, else pad explicitly."""
+        if self.global_pooling and self.pool != _PP.STOCHASTIC:
+            # kernel = input, stride 1, pad 0: one window. A reduction, which also traces and
+            # exports (ONNX) without shape arithmetic on the input size.
+            if self.pool == _PP.MAX:
+                return x.amax(dim=(2, 3), keepdim=True)
+            return x.mean(dim=(2, 3), keepdim=True)
         kernel = self.kernel or tuple(x.shape[2:])
         out = self.output_size(tuple(x.shape[2:]))
         if self.pool == _PP.STOCHASTIC:
