@@ -64,12 +64,12 @@ def experiment(tmp_path_factory) -> Path:
     exp = root / "compression_experiments" / "lenet5"
     exp.mkdir(parents=True)
     for name in ("train.sh", "train_val.prototxt", "solver.prototxt", "solver_spp.prototxt",
-                 "baseline_solver.prototxt"):
+                 "solver_row.prototxt", "baseline_solver.prototxt"):
         shutil.copy(LENET_DIR / name, exp / name)
     return root
 
 
-def _check_pruned(root: Path, acc_log: str, prune_log: str, baseline_acc: float) -> None:
+def _check_pruned(root: Path, acc_log: str, prune_log: str, baseline_acc: float) -> str:
     assert "Finetuning from compression_experiments/lenet5/weights/baseline_lenet5.caffemodel" in acc_log
     if "Use GPU with device ID" not in acc_log:  # solver_mode: GPU on a machine without CUDA
         assert "CUDA is not available: running on the CPU" in acc_log
@@ -87,6 +87,7 @@ def _check_pruned(root: Path, acc_log: str, prune_log: str, baseline_acc: float)
     scored = _accuracies(proc.stderr)[-1]
     assert scored == pytest.approx(float(model.group(2)), abs=1e-6)
     assert scored >= baseline_acc - 0.01, (scored, baseline_acc)
+    return model.group(1)
 
 
 def test_train_sh_from_scratch_prunes_with_increg(experiment: Path) -> None:
@@ -110,3 +111,22 @@ def test_same_folder_prunes_with_spp(experiment: Path) -> None:
     assert 'prune_method: "SPP_Col"' in acc_log
     baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
     _check_pruned(experiment, acc_log, prune_log, baseline_acc)
+
+
+def test_filter_pruning_compacts_to_a_smaller_model_with_the_same_accuracy(experiment: Path) -> None:
+    """Reg_Row removes whole filters, so `prunekit compact` realises the 4x in the files."""
+    weights = experiment / "compression_experiments/lenet5/weights"
+    if not (weights / "baseline_lenet5.caffemodel").is_file():
+        pytest.skip("needs the IncReg run's baseline")
+    acc_log, prune_log = _run(experiment, "solver_row.prototxt")
+    baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
+    best = _check_pruned(experiment, acc_log, prune_log, baseline_acc)
+    net = "compression_experiments/lenet5/train_val.prototxt"
+    out = run_cli(["compact", "--model", net, "--weights", best, "--out-model", "small.prototxt",
+                   "--out-weights", "small.caffemodel"], experiment, check=True).stdout
+    realised = float(re.search(r"^conv MACs:.*realised speedup ([\d.]+)x", out, re.M).group(1))
+    assert realised >= 4.0, out
+    scores = [_accuracies(run_cli(["test", "--model", m, "--weights", w, "--iterations", "10"],
+                                  experiment, check=True).stderr)[-1]
+              for m, w in ((net, best), ("small.prototxt", "small.caffemodel"))]
+    assert scores[0] == scores[1], scores

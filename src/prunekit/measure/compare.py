@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from prunekit.measure.flops import count_net
-from prunekit.measure.timing import _Clock, time_net
+from prunekit.measure.timing import _Clock, time_net, time_plain_steps
 from prunekit.net.graph import Net
 
 
@@ -86,8 +86,11 @@ def time_forward(net: Net, iterations: int) -> float:
     return (time.perf_counter() - start) * 1000.0 / max(iterations, 1)
 
 
-def _round(net: Net, side: SideTimes, iterations: int) -> None:
+def _round(net: Net, side: SideTimes, iterations: int, per_layer: bool) -> None:
     side.forward_ms.append(time_forward(net, iterations))
+    if not per_layer:
+        side.step_ms.append(time_plain_steps(net, iterations))
+        return
     result = time_net(net, iterations, plain_loop=True)
     side.step_ms.append(result.plain_forward_backward_ms)
     for name, fwd, bwd in result.layers:
@@ -95,15 +98,19 @@ def _round(net: Net, side: SideTimes, iterations: int) -> None:
 
 
 def compare(net: Net, vs_net: Net, rounds: int = 5, iterations: int = 10,
-            warmup: int = 2) -> Comparison:
-    """Time ``net`` against ``vs_net`` in alternating rounds; speedup = vs time / net time."""
+            warmup: int = 2, per_layer: bool = True) -> Comparison:
+    """Time ``net`` against ``vs_net`` in alternating rounds; speedup = vs time / net time.
+
+    ``per_layer=False`` skips Caffe's instrumented loop (per-layer times stay empty), which
+    halves the cost for big nets on a CPU.
+    """
     for n in (net, vs_net):
         time_net(n, max(warmup, 1), plain_loop=False)
     a, b = SideTimes(), SideTimes()
     for r in range(rounds):
         order = ((net, a), (vs_net, b)) if r % 2 == 0 else ((vs_net, b), (net, a))
         for n, side in order:
-            _round(n, side, iterations)
+            _round(n, side, iterations, per_layer)
     return _summarise(net, vs_net, a, b, rounds, iterations)
 
 

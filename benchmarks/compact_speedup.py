@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Measured vs theoretical speedup of compacted VGG-16 / ResNet-50 (issue: measured ≥ 0.8 ×
+theoretical on a CPU at batch 8, 224×224).
+
+For each model and each target conv-MAC reduction (``--targets 2 4``), in one process:
+
+1. the deploy net (compression_experiments/<model>/deploy.prototxt) gets random He-normal
+   weights, biases and BatchNorm statistics (tests/compact's ``randomise``);
+2. whole filters are zeroed, the same fraction f in every layer that may lose filters — every
+   conv of VGG-16, branch2a/branch2b of every ResNet-50 block (the identity path keeps its
+   width) — with f chosen by bisection so that the conv MACs left after compaction are
+   1/target of the dense count (predicted from the layer shapes);
+3. ``prunekit.compact`` makes the smaller net (checked against the masked one);
+4. the masked (= dense-cost) net and the compacted net, both at ``--batch``, are timed in
+   alternating rounds (``prunekit.measure.compare``): forward under no_grad and a plain
+   forward+backward step, medians over rounds.
+
+Theoretical speedup = dense conv MACs / compacted conv MACs (per image, prunekit flops'
+convention); measured = dense time / compacted time. Times are ms per batch.
+
+    python benchmarks/compact_speedup.py --model vgg16 --targets 2 4 --batch 8
+    python benchmarks/compact_speedup.py --model resnet50 --targets 2 4 --batch 8
+    python benchmarks/compact_speedup.py --model vgg16 --batch 64 --gpu 0 [--round-to 8]
+
+Writes benchmarks/results/<date>T<hhmm>Z_<machine>_compact_speedup_<model>_b<batch>.json/.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests" / "compact"))
+
+from _compact_helpers import randomise  # noqa: E402
+
+from prunekit import caffe  # noqa: E402
+from prunekit.compact import compact  # noqa: E402
+from prunekit.device import resolve_device  # noqa: E402
+from prunekit.measure.compare import compare  # noqa: E402
+from prunekit.measure.flops import count_net, totals  # noqa: E402
+from prunekit.measure.machine import machine_name  # noqa: E402
+from prunekit.net.batch_size import with_batch_size  # noqa: E402
+from prunekit.net.graph import Net  # noqa: E402
+from prunekit.net.layers.base import TEST  # noqa: E402
+from prunekit.net.weights import load_net_param_blobs  # noqa: E402
+
+
+def prunable(model: str, name: str) -> bool:
+    """Layers that lose filters: every VGG conv; ResNet's branch2a/2b (not the Eltwise path)."""
+    if model == "vgg16":
+        return name.startswith("conv")
+    return name.endswith("branch2a") or name.endswith("branch2b")
+
+
+def predicted_ratio(net: Net, model: str, f: float) -> float:
+    """Dense / compacted conv MACs if a fraction f of the prunable filters goes (and with them
+    the consumers' input channels: the next conv in VGG, the next branch conv in ResNet)."""
+    rows = [r for r in count_net(net, dense=True) if r.kind == "conv"]
+    dense = left = 0.0
+    previous_pruned = False
+    for r in rows:
+        out_keep = 1 - f if prunable(model, r.name) else 1.0
+        in_keep = 1 - f if previous_pruned else 1.0
+        dense += r.macs
+        left += r.macs * out_keep * in_keep
+        previous_pruned = prunable(model, r.name)
+    return dense / left
+
+
+def fraction_for(net: Net, model: str, target: float) -> float:
+    lo, hi = 0.0, 0.95
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if predicted_ratio(net, model, mid) < target else (lo, mid)
+    return hi
+
+
+def mask(net: Net, model: str, f: float, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for entry, module in net.named_layers():
+            if entry.type == "Convolution" and prunable(model, entry.name):
+                n = module.weight.shape[0]
+                k = min(int(round(f * n)), n - 1)
+                module.weight[torch.randperm(n, generator=gen)[:k]] = 0
+
+
+def build_at(param, batch: int, device, arrays=None) -> Net:
+    net = Net(with_batch_size(param, batch), TEST)
+    if arrays is not None:
+        load_net_param_blobs(net, arrays, "<benchmark>")
+    return net.place(device)
+
+
+def one_target(model: str, target: float, args, device) -> dict:
+    param = caffe.read_net_prototxt(REPO / "compression_experiments" / model / "deploy.prototxt")
+    masked = Net(with_batch_size(param, 1), TEST)
+    randomise(masked, seed=args.seed)
+    f = fraction_for(masked, model, target)
+    mask(masked, model, f, args.seed)
+    result = compact(param, masked, args.round_to)
+    dense_arrays = {e.name: [t.detach().float().numpy() for t in m.caffe_blobs()]
+                    for e, m in masked.named_layers() if list(m.caffe_blobs())}
+    small_arrays = {n: [t.float().numpy() for t in b] for n, b in result.weights.blobs.items()}
+    big = build_at(param, args.batch, device, dense_arrays)
+    small = build_at(result.net_param, args.batch, device, small_arrays)
+    t_big, t_small = totals(count_net(big, dense=True)), totals(count_net(small, dense=True))
+    c = compare(small, big, rounds=args.rounds, iterations=args.iterations, warmup=args.warmup,
+                per_layer=False)
+    theory = t_big.conv_macs / t_small.conv_macs
+    row = {"model": model, "target": target, "filter_fraction": f, "round_to": args.round_to,
+           "params_dense": t_big.params, "params_compact": t_small.params,
+           "conv_macs_dense": t_big.conv_macs, "conv_macs_compact": t_small.conv_macs,
+           "theoretical": theory, "forward_ms_dense": c.vs_forward_ms,
+           "forward_ms_compact": c.forward_ms, "measured_forward": c.measured_forward,
+           "step_ms_dense": c.vs_step_ms, "step_ms_compact": c.step_ms,
+           "measured_step": c.measured_step,
+           "forward_fraction_of_theory": c.measured_forward / theory,
+           "step_fraction_of_theory": c.measured_step / theory}
+    for net in (masked, big, small):
+        net.close()
+    return row
+
+
+TABLE = ("| date | model | batch | device | target | filters removed | conv GMACs dense → compact "
+         "| theoretical | fwd ms dense → compact | measured fwd | fwd+bwd ms dense → compact "
+         "| measured fwd+bwd | measured / theoretical (fwd, fwd+bwd) | command |")
+
+
+def table_line(date: str, row: dict, batch: int, device: str, command: str) -> str:
+    return (f"| {date} | {row['model']} | {batch} | {device} | {row['target']:g}x "
+            f"| {row['filter_fraction']:.3f} | {row['conv_macs_dense'] / 1e9:.3f} → "
+            f"{row['conv_macs_compact'] / 1e9:.3f} | {row['theoretical']:.2f}x "
+            f"| {row['forward_ms_dense']:.1f} → {row['forward_ms_compact']:.1f} "
+            f"| {row['measured_forward']:.2f}x | {row['step_ms_dense']:.1f} → "
+            f"{row['step_ms_compact']:.1f} | {row['measured_step']:.2f}x "
+            f"| {row['forward_fraction_of_theory']:.2f}, {row['step_fraction_of_theory']:.2f} "
+            f"| `{command}` |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=("vgg16", "resnet50"), default="vgg16")
+    p.add_argument("--targets", type=float, nargs="+", default=[2.0, 4.0])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--gpu", default=None)
+    p.add_argument("--round-to", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--iterations", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args(argv)
+    device = resolve_device(args.gpu)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    command = "python benchmarks/compact_speedup.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    now = datetime.now(timezone.utc)
+    machine = machine_name(device)
+    rows = [one_target(args.model, t, args, device) for t in args.targets]
+    lines = [TABLE, "|" + "---|" * 14]
+    lines += [table_line(now.strftime("%Y-%m-%d"), r, args.batch, machine, command) for r in rows]
+    print("\n".join(lines))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
+    stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_compact_speedup_{args.model}_b{args.batch}"
+    record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
+              "device": str(device), "torch": torch.__version__, "command": command,
+              "batch": args.batch, "rounds": args.rounds, "iterations": args.iterations,
+              "rows": rows}
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {stem}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
