@@ -183,19 +183,18 @@ def hook_breakdown(solver: Solver, iterations: int) -> dict:
     method = solver.hooks[0]
     spent: dict[str, float] = defaultdict(float)
     undo: list = []
-    unit = method.unit.lower()
-    scores, spread = (("column_l1", "col_broadcast") if unit == "col"
-                      else ("row_l1", "row_broadcast"))
+    scores = "column_l1" if method.unit == "Col" else "row_l1"
     _wrap(method, "before_forward", "hook before_forward", spent, undo)
     _wrap(method.propagator, "apply_pending", "  propagator.apply_pending", spent, undo)
     _wrap(method, "_check_finished", "  _check_finished (progress, ratios)", spent, undo)
     _wrap(method, "after_backward", "hook after_backward (grad masks)", spent, undo)
     _wrap(method, "before_update", "hook before_update", spent, undo)
-    _wrap(method, "_regularise", "  _regularise (all pruned layers)", spent, undo)
+    _wrap(method, "_regularise_all", "  _regularise_all (all pruned layers)", spent, undo)
     _wrap(increg, "columns_to_prune", "    columns_to_prune", spent, undo)
-    _wrap(groups, scores, f"    groups.{scores}", spent, undo)
-    _wrap(increg, "increg_step", "    increg_step", spent, undo)
-    _wrap(groups, spread, f"    groups.{spread} (λ⊙w into the grad)", spent, undo)
+    _wrap(method, "_group_scores", "    _group_scores (L1, copy to host)", spent, undo)
+    _wrap(groups, scores, f"      groups.{scores}", spent, undo)
+    _wrap(increg, "increg_step", "    increg_step (NumPy, on the host)", spent, undo)
+    _wrap(method, "_add_reg_grad", "    _add_reg_grad (λ⊙w into the grad)", spent, undo)
     _wrap(app_log, "emit", "    app_log.emit ([app] lines)", spent, undo)
     _wrap(method, "after_update", "hook after_update", spent, undo)
     _wrap(PrunedLayer, "apply_mask_", "  PrunedLayer.apply_mask_", spent, undo)

@@ -19,11 +19,17 @@ from prunekit.prune.increg_math import (
     target_multiplier,
 )
 
-F64 = torch.float64
+F64 = np.float64
 
 
 def t(values, dtype=F64):
-    return torch.tensor(values, dtype=dtype)
+    return np.array(values, dtype=dtype)
+
+
+def close(a, b, atol=1e-8, rtol=1e-5) -> bool:
+    """np.allclose that also insists on the same shape."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.allclose(a, b, atol=atol, rtol=rtol)
 
 
 # ----------------------------------------------------------------------------- M(x), target_reg_eff
@@ -57,8 +63,9 @@ def test_effective_target_reg_lenet_vgg_and_cap():
 def test_scheme1_hand_values_for_n_p_3():
     # kk = 0.25, n_p = 3: α = ln 8 / 3 = ln 2, N1 = ln 4 / ln 2 = 2.
     # j<2: e^(-j ln2) = 1, 1/2;  j>=2: 0.5 - 2^(j-4) = 0.25, 0, -0.5, -1.5, -3.5
-    got = scheme1_increment(torch.arange(7), 3, 1.0)
-    assert torch.allclose(got, t([1.0, 0.5, 0.25, 0.0, -0.5, -1.5, -3.5]), atol=1e-12)
+    got = scheme1_increment(np.arange(7), 3, 1.0)
+    assert got.dtype == np.float64                 # integer ranks give float64
+    assert close(got, t([1.0, 0.5, 0.25, 0.0, -0.5, -1.5, -3.5]), atol=1e-12)
 
 
 @pytest.mark.parametrize("n_p", [1, 3, 30, 450])
@@ -70,29 +77,37 @@ def test_scheme1_properties(n_p):
     assert d[1].item() == pytest.approx(0.25 * AA, rel=1e-9)
     assert d[2].item() == 0.0                 # exactly, so the group at j = n_p never creeps up
     assert d[3].item() == pytest.approx(-3.5 * AA, rel=1e-9)
-    j = torch.arange(0, 10 * n_p + 1, dtype=F64)
+    j = np.arange(0, 10 * n_p + 1, dtype=F64)
     dj = scheme1_increment(j, n_p, AA)
-    assert torch.all(dj[1:] < dj[:-1])        # strictly decreasing where the exponent is unclamped
-    assert torch.all(dj[j > n_p] < 0)
+    assert np.all(dj[1:] < dj[:-1])           # strictly decreasing where the exponent is unclamped
+    assert np.all(dj[j > n_p] < 0)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scheme1_finite_for_huge_ranks(dtype):
-    j = torch.arange(0, 1_000_001, 1000, dtype=dtype)
+    j = np.arange(0, 1_000_001, 1000, dtype=dtype)
     d = scheme1_increment(j, 3, 1e-3)
     assert d.dtype == dtype
-    assert torch.isfinite(d).all()
-    assert torch.all(d[1:] <= d[:-1])          # non-increasing; constant once the clamp bites
+    assert np.isfinite(d).all()
+    assert np.all(d[1:] <= d[:-1])             # non-increasing; constant once the clamp bites
     assert d[-1] < -1e3
+
+
+def test_increments_accept_torch_ranks():
+    # a CPU tensor is read through np.asarray: same numbers as the array
+    assert close(scheme1_increment(torch.arange(7), 3, 1.0),
+                 [1.0, 0.5, 0.25, 0.0, -0.5, -1.5, -3.5], atol=1e-12)
+    assert close(scheme2_increment(torch.arange(5), 3, 5, 1.0, 0.25),
+                 [1.0, 0.5, 0.25, -0.25, -1.0], atol=1e-12)
 
 
 def test_scheme2_hand_values():
     # n_p = 3, N = 5, kk2 = 0.25: α1 = ln4/2 = ln2 -> 1, 1/2, 1/4;
     # α2 = ln4/(5-1-3) = ln4 -> -1/4, -1.
-    got = scheme2_increment(torch.arange(5), 3, 5, 1.0, 0.25)
-    assert torch.allclose(got, t([1.0, 0.5, 0.25, -0.25, -1.0]), atol=1e-12)
+    got = scheme2_increment(np.arange(5), 3, 5, 1.0, 0.25)
+    assert close(got, t([1.0, 0.5, 0.25, -0.25, -1.0]), atol=1e-12)
     # n_p = 1: α1 = 0, so Δ(0) = AA; denominator N-1-n_p = 0 -> α2 = 0 -> -AA.
-    assert torch.allclose(scheme2_increment(torch.arange(3), 1, 2, 2.0, 0.5), t([2.0, -2.0, -2.0]))
+    assert close(scheme2_increment(np.arange(3), 1, 2, 2.0, 0.5), t([2.0, -2.0, -2.0]))
 
 
 def test_scheme2_kk_and_progress():
@@ -129,11 +144,11 @@ def six_group_state(dtype=F64):
     scores = t([3.0, 0.5, 2.0, 99.0, 1.0, 4.0], dtype)
     H = t([2.0, 4.0, 3.0, -999998.0, 1.0, 5.0], dtype)
     reg = t([0.25, 0.125, 0.375, 2.0, 1.5, 0.375], dtype)
-    pruned = torch.tensor([False, False, False, True, False, False])
+    pruned = np.array([False, False, False, True, False, False])
     return scores, H, reg, pruned
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_six_group_worked_example(dtype):
     scores, H, reg, pruned = six_group_state(dtype)
     # rk (pruned group first): g1=1 (0.5), g4=2 (1.0), g2=3 (2.0), g0=4 (3.0), g5=5 (4.0).
@@ -145,11 +160,12 @@ def test_six_group_worked_example(dtype):
     r = increg_step(scores, H, reg, pruned, n_p=3, step=3, AA=1.0, target_eff=2.0)
     assert not r.skipped
     assert r.j.tolist() == [1, 2, 3, -1, 0, 4]
-    assert torch.allclose(r.reg, t([0.75, 0.375, 0.375, 2.0, 2.5, 0.0], dtype), atol=1e-6)
+    assert r.reg.dtype == dtype and r.running_rank.dtype == dtype
+    assert close(r.reg, t([0.75, 0.375, 0.375, 2.0, 2.5, 0.0], dtype), atol=1e-6)
     assert r.newly_pruned.tolist() == [False, False, False, False, True, False]
     assert r.pruned.tolist() == [False, False, False, True, True, False]
     expected_h = [8 / 3, 3.0, 3.0, -999998.0, -999997.5, 5.0]
-    assert torch.allclose(r.running_rank, t(expected_h, dtype), rtol=0, atol=1e-4)
+    assert close(r.running_rank, t(expected_h, dtype), rtol=0, atol=1e-4)
     assert r.reduced.tolist() == [False, False, False, False, False, True]
     assert r.reduced_entries() == [(5, 0.375, 0.0)]
     # inputs untouched
@@ -163,7 +179,7 @@ def test_scheme2_step_uses_unpruned_count():
     r = increg_step(scores, H, reg, pruned, n_p=3, step=3, AA=1.0, target_eff=10.0,
                     scheme=2, kk2=0.25)
     # g4 j0: 2.5, g0 j1: .75, g1 j2: .375, g2 j3: .375-.25=.125, g5 j4: 0
-    assert torch.allclose(r.reg, t([0.75, 0.375, 0.125, 2.0, 2.5, 0.0]))
+    assert close(r.reg, t([0.75, 0.375, 0.125, 2.0, 2.5, 0.0]))
     assert r.reduced.tolist() == [False, False, True, False, False, True]
     assert not r.newly_pruned.any()
 
@@ -173,20 +189,20 @@ def test_pruned_groups_sink_and_are_frozen():
     scores = t([0.0, 5.0, 1.0, 9.0])
     H = t([-999990.0, 0.0, 0.0, -999995.0])
     reg = t([0.7, 0.0, 0.0, 0.8])
-    pruned = torch.tensor([True, False, False, True])
+    pruned = np.array([True, False, False, True])
     r = increg_step(scores, H, reg, pruned, n_p=2, step=1, AA=0.1, target_eff=1.0)
     # step 1 -> H = rk; positions 0, 1 taken by pruned groups: g2 -> 2, g1 -> 3.
     assert r.running_rank.tolist() == [-999990.0, 3.0, 2.0, -999995.0]
     assert r.j.tolist() == [-1, 1, 0, -1]
     # n_p = 2 -> α = ln 8 / 2; Δ(0) = 0.1, Δ(1) = 0.1·8^(-1/2)
-    assert torch.allclose(r.reg, t([0.7, 0.1 / math.sqrt(8), 0.1, 0.8]))
+    assert close(r.reg, t([0.7, 0.1 / math.sqrt(8), 0.1, 0.8]))
 
 
 def test_reg_clamped_at_zero_and_not_reported_when_unchanged():
     scores = t([1.0, 2.0, 3.0, 4.0])
-    reg = torch.zeros(4, dtype=F64)
-    pruned = torch.zeros(4, dtype=torch.bool)
-    r = increg_step(scores, torch.zeros(4, dtype=F64), reg, pruned, n_p=1, step=1, AA=1.0,
+    reg = np.zeros(4, dtype=F64)
+    pruned = np.zeros(4, dtype=bool)
+    r = increg_step(scores, np.zeros(4, dtype=F64), reg, pruned, n_p=1, step=1, AA=1.0,
                     target_eff=5.0)
     # n_p = 1: Δ(0) = 1, Δ(j>=1) < 0 -> clamped at 0, not "reduced".
     assert r.reg.tolist() == [1.0, 0.0, 0.0, 0.0]
@@ -200,9 +216,9 @@ def test_group_always_ranked_first_is_pruned_after_ceil_target_over_AA(AA, targe
     assert steps == math.ceil(target / AA)
     G = 5
     scores = t([3.0, 0.01, 2.0, 5.0, 4.0])      # group 1 always the least important
-    H = torch.zeros(G, dtype=F64)
-    reg = torch.zeros(G, dtype=F64)
-    pruned = torch.zeros(G, dtype=torch.bool)
+    H = np.zeros(G, dtype=F64)
+    reg = np.zeros(G, dtype=F64)
+    pruned = np.zeros(G, dtype=bool)
     for it in range(steps):
         r = increg_step(scores, H, reg, pruned, n_p=2, step=it + 1, AA=AA, target_eff=target)
         H, reg, pruned = r.running_rank, r.reg, r.pruned
@@ -218,9 +234,9 @@ def test_group_always_ranked_first_is_pruned_after_ceil_target_over_AA(AA, targe
 
 def test_at_most_n_p_prune_at_once_lowest_j_first():
     scores = t([4.0, 1.0, 3.0, 2.0])
-    reg = torch.full((4,), 5.0, dtype=F64)      # all far above the (lowered) target
-    pruned = torch.zeros(4, dtype=torch.bool)
-    r = increg_step(scores, torch.zeros(4, dtype=F64), reg, pruned, n_p=2, step=1, AA=0.1,
+    reg = np.full(4, 5.0, dtype=F64)            # all far above the (lowered) target
+    pruned = np.zeros(4, dtype=bool)
+    r = increg_step(scores, np.zeros(4, dtype=F64), reg, pruned, n_p=2, step=1, AA=0.1,
                     target_eff=1.0)
     # j: g1=0, g3=1, g2=2, g0=3 -> only g1 and g3 pruned
     assert r.newly_pruned.tolist() == [False, True, False, True]
@@ -238,15 +254,28 @@ def test_n_p_not_positive_skips():
 def test_rank_average_since_stage_start_and_window():
     scores = t([2.0, 1.0, 3.0])               # rk = 1, 0, 2
     H = t([0.0, 2.0, 1.0])
-    reg = torch.zeros(3, dtype=F64)
-    pruned = torch.zeros(3, dtype=torch.bool)
+    reg = np.zeros(3, dtype=F64)
+    pruned = np.zeros(3, dtype=bool)
     kw = dict(n_p=1, AA=0.1, target_eff=1.0)
     # original: m = step = 101 -> H barely moves
     r = increg_step(scores, H, reg, pruned, step=101, **kw)
-    assert torch.allclose(r.running_rank, t([1 / 101, (200 + 0) / 101, (100 + 2) / 101]))
+    assert close(r.running_rank, t([1 / 101, (200 + 0) / 101, (100 + 2) / 101]))
     # stage started at iteration 100 (step 101 is its first step): m = 1 -> H = rk
     r = increg_step(scores, H, reg, pruned, step=101, rank_start=100, **kw)
     assert r.running_rank.tolist() == [1.0, 0.0, 2.0]
     # window 4: m = min(101, 4) = 4 -> EMA with weight 1/4
     r = increg_step(scores, H, reg, pruned, step=101, rank_window=4, **kw)
-    assert torch.allclose(r.running_rank, t([0.25, 1.5, 1.25]))
+    assert close(r.running_rank, t([0.25, 1.5, 1.25]))
+
+
+def test_step_returns_host_arrays_and_accepts_cpu_tensors():
+    scores, H, reg, pruned = six_group_state()
+    r = increg_step(torch.from_numpy(scores).float(), torch.from_numpy(H), torch.from_numpy(reg),
+                    torch.from_numpy(pruned), n_p=3, step=3, AA=1.0, target_eff=2.0)
+    for field in (r.running_rank, r.reg, r.pruned, r.newly_pruned, r.reduced, r.j):
+        assert isinstance(field, np.ndarray)
+    # the worked example above, from float32 scores (ranks only compare them)
+    assert r.j.tolist() == [1, 2, 3, -1, 0, 4]
+    assert close(r.reg, t([0.75, 0.375, 0.375, 2.0, 2.5, 0.0]), atol=1e-12)
+    assert r.newly_pruned.tolist() == [False, False, False, False, True, False]
+    assert r.reduced_entries() == [(5, 0.375, 0.0)]

@@ -26,7 +26,8 @@ import torch
 
 __all__ = [
     "num_rows", "num_cols", "kernel_size", "column_l1", "row_l1", "col_broadcast",
-    "row_broadcast", "expand_col_mask", "expand_row_mask", "combined_mask", "zero_groups_",
+    "row_broadcast", "col_view_shape", "row_view_shape", "expand_col_mask", "expand_row_mask",
+    "combined_mask", "zero_groups_",
     "rebuild_from_zeros", "zero_columns_per_group", "zero_column_count", "channel_of_column",
     "columns_of_channel", "columns_of_channel_fc",
 ]
@@ -97,6 +98,16 @@ def _row_layout(values: torch.Tensor, w: torch.Tensor, g: int) -> torch.Tensor:
         raise ValueError(f"row tensor of shape {tuple(values.shape)} does not fit a weight of "
                          f"shape {tuple(w.shape)}: expected [{num_rows(w)}]")
     return values.reshape((g, num_rows(w) // g) + (1,) * (w.dim() - 1))
+
+
+def col_view_shape(w: torch.Tensor) -> tuple[int, ...]:
+    """``[1, C/g, k...]``: the shape that makes a per-column vector broadcast against ``w``."""
+    return (1,) + tuple(w.shape[1:])
+
+
+def row_view_shape(w: torch.Tensor) -> tuple[int, ...]:
+    """``[N, 1, ...]``: the shape that makes a per-row vector broadcast against ``w``."""
+    return (num_rows(w),) + (1,) * (w.dim() - 1)
 
 
 def col_broadcast(values: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

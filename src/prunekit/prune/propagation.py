@@ -29,14 +29,15 @@ class Propagator:
         self.pending: list[tuple[str, str, list[int]]] = []  # (layer, "row"|"col", indices)
 
     def pruned(self, layer, newly: torch.Tensor) -> None:
-        """``layer`` just pruned the groups in bool mask ``newly``: queue what follows."""
+        """``layer`` just pruned the groups in bool mask ``newly``: queue what follows (the
+        targets' flags are read from their host copies: no device sync per group)."""
         if self.graph is None:
             return
         if self.unit == "Col":
             cols = {l.name: l.col_pruned.cpu() for l in self.layers}
             for hit in self.graph.dead_input_channels(layer.name, cols, self.accept):
                 target = self.by_name[hit.layer]
-                rows = [r for r in hit.rows.tolist() if not bool(target.row_pruned[r])]
+                rows = [r for r in hit.rows.tolist() if not target.row_pruned_host[r]]
                 if rows:
                     self.pending.append((hit.layer, "row", rows))
         else:
@@ -46,7 +47,7 @@ class Propagator:
                 if hit.groups is not None:
                     continue  # a column of one group only: the Caffe matrix view cannot mark it
                 target = self.by_name[hit.layer]
-                cols = [c for c in hit.columns.tolist() if not bool(target.col_pruned[c])]
+                cols = [c for c in hit.columns.tolist() if not target.col_pruned_host[c]]
                 if cols:
                     self.pending.append((hit.layer, "col", cols))
 

@@ -11,14 +11,16 @@ their values, and masks their gradient for that iteration. A layer that reached 
 the deterministic mask (p > 0). No λ is added to the gradient.
 
 Everything else (layers, schedule, propagation, permanent masks, logs, state) is IncReg's.
-Per layer, ``PrunedLayer.running_rank`` holds S and ``PrunedLayer.reg`` holds p (both float64),
-so they travel in the layer state like IncReg's ranks and λ.
+Per layer, ``PrunedLayer.running_rank`` holds S and ``PrunedLayer.reg`` holds p (both host
+float64 arrays), so they travel in the layer state like IncReg's ranks and λ; p goes to the
+weights' device only to sample a mask.
 """
 
 from __future__ import annotations
 
 from typing import TextIO
 
+import numpy as np
 import torch
 
 from prunekit.errors import PrunekitError
@@ -56,28 +58,30 @@ class SPP(IncReg):
 
     def _init_probabilities(self) -> None:
         for layer in self.layers:
-            n = layer.num_groups(self.unit)
-            if layer.reg is None or layer.reg.numel() != n:
-                dev = layer.weight.device
-                layer.reg = torch.ones(n, dtype=torch.float64, device=dev)          # p
-                layer.running_rank = torch.zeros(n, dtype=torch.float64, device=dev)  # S
-            layer.reg = torch.where(layer.group_pruned(self.unit),
-                                    torch.zeros_like(layer.reg), layer.reg)
+            layer.ensure_group_state(self.unit, reg_value=1.0)  # p = 1, S = 0 (unless resumed)
+            self._zero_pruned_p(layer)
+
+    def _zero_pruned_p(self, layer: PrunedLayer) -> None:
+        """p = 0 for every pruned group (pruned by SPP itself or by propagation)."""
+        layer.reg = np.where(layer.group_pruned_host(self.unit), 0.0, layer.reg)
 
     def _sample(self, layer: PrunedLayer) -> torch.Tensor:
-        """A weight-shaped 0/1 mask for this iteration's forward/backward."""
+        """A weight-shaped 0/1 mask for this iteration's forward/backward. The uniform draws are
+        float64 on the weights' device, from self.generator, as many per call whatever the
+        pruning state (the stream resumes exactly from the solverstate)."""
         w = layer.weight
-        pruned = layer.group_pruned(self.unit)
+        pruned_host = layer.group_pruned_host(self.unit)
         if layer.iter_prune_finished != NEVER:
-            keep = self._spread(deterministic_mask(layer.reg, pruned), w)
-            return keep.to(w.dtype).expand_as(w)
+            keep = torch.from_numpy(deterministic_mask(layer.reg, pruned_host)).to(w.device)
+            return self._spread(keep, w).to(w.dtype).expand_as(w)
         if self.config.spp_mask_mode == "element-wise":
-            prob = torch.where(pruned, torch.zeros_like(layer.reg), layer.reg)
+            prob = torch.from_numpy(np.where(pruned_host, 0.0, layer.reg)).to(w.device)
             p = self._spread(prob, w).expand_as(w)
-            u = torch.rand(w.shape, generator=self.generator, dtype=layer.reg.dtype,
+            u = torch.rand(w.shape, generator=self.generator, dtype=torch.float64,
                            device=w.device)
             return (u < p).to(w.dtype)
-        keep = sample_group_mask(layer.reg, pruned, self.generator)
+        prob = torch.from_numpy(layer.reg).to(w.device)
+        keep = sample_group_mask(prob, layer.group_pruned(self.unit), self.generator)
         return self._spread(keep, w).to(w.dtype).expand_as(w)
 
     # ------------------------------------------------------------------ solver hooks
@@ -95,8 +99,7 @@ class SPP(IncReg):
                 if not self._active(layer):
                     continue
                 if layer.has_pruned:  # groups pruned by propagation: p = 0 too
-                    pruned = layer.group_pruned(self.unit)
-                    layer.reg = torch.where(pruned, torch.zeros_like(layer.reg), layer.reg)
+                    self._zero_pruned_p(layer)
                 mask = self._sample(layer)
                 self._backup[layer.index] = layer.weight.detach().clone()
                 self._sampled[layer.index] = mask
@@ -115,26 +118,30 @@ class SPP(IncReg):
         super().after_backward(solver)  # the permanent mask
 
     # ------------------------------------------------------------------ the method
+    def _regularise_all(self, solver, layers: list[PrunedLayer]) -> None:
+        """SPP's update for each layer in turn (no λ, nothing to add to the gradients)."""
+        for layer in layers:
+            self._regularise(solver, layer)
+
     def _regularise(self, solver, layer: PrunedLayer) -> None:
         """SPP replaces IncReg's regularisation: update S and p, prune groups at p = 0."""
         if solver.iter % self.config.prune_interval != 0:
             return
-        pruned = layer.group_pruned(self.unit)
         n_p = spp_groups_to_prune(layer.num_groups(self.unit), layer.current_prune_ratio,
-                                  self.config.spp_delta,
-                                  layer.num_pruned_col if self.unit == "Col" else layer.num_pruned_row)
+                                  self.config.spp_delta, layer.num_pruned(self.unit))
         if n_p <= 0:
             return
         w = layer.weight.detach()
-        l1 = (groups.column_l1(w) if self.unit == "Col" else groups.row_l1(w)).double()
-        result = spp_step(layer.running_rank, l1, layer.reg, pruned, n_p, self.config.aa,
+        result = spp_step(layer.running_rank, self._group_scores(w), layer.reg,
+                          layer.group_pruned_host(self.unit), n_p, self.config.aa,
                           decay=self.config.spp_score_decay, kk=self.config.kk)
         if result.skipped:
             return
         layer.running_rank, layer.reg = result.score, result.prob
-        if bool(result.newly_pruned.any()):
-            layer.prune(self.unit, result.newly_pruned)
-            self.propagator.pruned(layer, result.newly_pruned)
+        if result.newly_pruned.any():
+            newly = torch.from_numpy(result.newly_pruned).to(w.device)
+            layer.prune(self.unit, newly)
+            self.propagator.pruned(layer, newly)
             self._progress_stale = True
 
     def clear_leftover_reg(self) -> None:
