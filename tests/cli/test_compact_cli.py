@@ -3,6 +3,7 @@ phases) masked, compacted, and scored by `prunekit test` with the same result; c
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
@@ -23,7 +24,8 @@ def _masked_lenet(workdir: Path) -> None:
     a third of ip1's rows zeroed; their non-zero biases stay behind as constants)."""
     shutil.copy(LENET_DIR / "train_val.prototxt", workdir / "train_val.prototxt")
     torch.manual_seed(0)
-    net = Net(caffe.read_net_prototxt(workdir / "train_val.prototxt"), TEST)
+    with contextlib.chdir(workdir):  # the Data layers' LMDB paths are relative to workdir
+        net = Net(caffe.read_net_prototxt(workdir / "train_val.prototxt"), TEST)
     try:
         with torch.no_grad():
             for name in ("conv1", "conv2", "ip1", "ip2"):
