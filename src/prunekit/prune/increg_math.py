@@ -196,6 +196,7 @@ class IncRegStepResult:
 
     @property
     def j(self) -> np.ndarray:
+        """Importance rank of each unpruned group (0 = least important), −1 for pruned ones."""
         return np.where(self.pruned_before, -1, self.ranks)
 
     def reduced_entries(self) -> list[tuple[int, float, float]]:
