@@ -3,6 +3,10 @@
 A source produces batch number ``b`` (counted from 0 since the start of training) as a pure
 function of ``(seed, b)`` and the dataset, so the read position is just the number of batches the
 Net has *consumed*; prefetched batches are recomputed after a resume.
+
+In data-parallel training each rank reads every ``world_size``-th batch (see :meth:`set_shard`);
+the saved read position counts the batches of all ranks together, so a solverstate does not
+depend on the number of processes that wrote it or that resume it.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ class DataSource(CaffeLayer):
         self.where = describe(param, phase)
         self.num_tops = len(param.top)
         self.seed = 0
-        self.batches_consumed = 0
+        self._local = 0  # batches consumed by this rank since global batch self._base
+        self._base = 0  # global batch number of this rank's local batch 0 (before the rank offset)
         self.rank, self.world_size = 0, 1
         self.prefetch = 0
         self._top_shapes: list[tuple[int, ...]] = []
@@ -64,26 +69,41 @@ class DataSource(CaffeLayer):
         self._restart()
 
     def set_shard(self, rank: int, world_size: int) -> None:
-        """Data-parallel sharding: local batch b is global batch ``b * world_size + rank``.
+        """Data-parallel sharding: from the current position on, local batch b is global batch
+        ``position + b * world_size + rank``.
 
-        Like Caffe's multi-GPU readers, the ranks read interleaved, disjoint batches.
+        Like Caffe's multi-GPU data layer, the ranks read interleaved, disjoint batches: with
+        batch size B, the ranks' batches k together are the records a single process with batch
+        ``world_size·B`` (or ``iter_size = world_size``) reads in its batch (iteration) k, so no
+        record is read twice or skipped.
         """
         if not 0 <= rank < world_size:
             raise PrunekitError(f"{self.where}: rank {rank} is not in [0, {world_size})")
+        self._base = self.global_position()
+        self._local = 0
         self.rank, self.world_size = int(rank), int(world_size)
         self._restart()
 
     def global_batch(self, local: int) -> int:
         """The dataset-wide batch number of this rank's batch ``local``."""
-        return local * self.world_size + self.rank
+        return self._base + local * self.world_size + self.rank
+
+    def global_position(self) -> int:
+        """Batches consumed by all ranks together (ranks consume in lockstep)."""
+        return self._base + self._local * self.world_size
+
+    @property
+    def batches_consumed(self) -> int:
+        """The read position: batches consumed (by all ranks together)."""
+        return self.global_position()
 
     def next_batch(self) -> list[torch.Tensor]:
         """The next batch: one CPU tensor per top (data float32 NCHW, labels float32 (N,))."""
         if self._feeder is None:
-            self._feeder = Prefetcher(self._batches, self.batches_consumed, self.prefetch,
+            self._feeder = Prefetcher(self._batches, self._local, self.prefetch,
                                       name=f"prefetch {self.layer_name}")
         batch = self._feeder.get()
-        self.batches_consumed += 1
+        self._local += 1
         return batch
 
     def forward(self, *bottoms: torch.Tensor):
@@ -92,16 +112,19 @@ class DataSource(CaffeLayer):
         return tops[0] if len(tops) == 1 else tuple(tops)
 
     def state_dict(self, *args: Any, **kwargs: Any) -> dict:
-        """The read position ``{"batches": consumed, "seed": seed}`` (see class docstring)."""
+        """The read position ``{"batches": consumed by all ranks, "seed": seed}`` (see class
+        docstring)."""
         if args or kwargs:
             return super().state_dict(*args, **kwargs)
-        return {"batches": self.batches_consumed, "seed": self.seed}
+        return {"batches": self.global_position(), "seed": self.seed}
 
     def load_state_dict(self, state: dict, strict: bool = True, assign: bool = False) -> None:
-        """Continue from a saved read position: the next batch is batch ``state["batches"]``."""
+        """Continue from a saved read position: the next global batch is ``state["batches"]``
+        (this rank's next batch is that plus its rank)."""
         if "batches" not in state:
             raise PrunekitError(f"{self.where}: saved data state has no 'batches' entry")
-        self.batches_consumed = int(state["batches"])
+        self._base = int(state["batches"])
+        self._local = 0
         self.seed = int(state.get("seed", self.seed))
         self._restart()
 
