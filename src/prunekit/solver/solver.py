@@ -3,7 +3,9 @@
 Order per iteration, as in Caffe: periodic test → ``iter_size`` forward/backward passes summing
 gradients → display → lr → gradient clipping → per parameter: normalise by ``iter_size``, weight
 decay, update rule → weights move → iter += 1 → periodic snapshot. Pruning methods plug in as
-:class:`~prunekit.solver.hooks.SolverHook` objects.
+:class:`~prunekit.solver.hooks.SolverHook` objects. In data-parallel training (``dist``, see
+:mod:`prunekit.solver.distributed`) the gradients are averaged over the ranks right after the
+forward/backward passes, rank 0 alone tests and snapshots, and the others receive its results.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 
 from prunekit.log import get_logger
 from prunekit.net.graph import Net
+from prunekit.solver.distributed import Dist
 from prunekit.solver.evaluate import evaluate, format_score, net_loss_weights, score_text
 from prunekit.solver.hooks import SolverHook
 from prunekit.solver.lr_policy import learning_rate
@@ -26,8 +29,10 @@ class Solver:
     """Trains ``net`` with the settings of a SolverParameter; ``test_nets`` share its weights."""
 
     def __init__(self, param, net: Net, test_nets: list[Net], *, snapshot_prefix: str,
-                 seed: int, hooks: list[SolverHook] | None = None) -> None:
+                 seed: int, hooks: list[SolverHook] | None = None,
+                 dist: Dist | None = None) -> None:
         self.param = param
+        self.dist = dist or Dist()
         self.net = net
         self.test_nets = test_nets
         self.snapshot_prefix = snapshot_prefix
@@ -123,7 +128,9 @@ class Solver:
                 loss.backward()
             total += float(loss.detach())
             self.last_outputs = {k: v.detach() for k, v in outputs.items()}
-        return total / passes
+        mean, self.stop_requested = self.dist.average_gradients(
+            [b.tensor for b in self.blobs if b.learnable], total / passes, self.stop_requested)
+        return mean
 
     # ------------------------------------------------------------------ update
     def apply_update(self) -> None:
@@ -162,7 +169,8 @@ class Solver:
         for index, test_net in enumerate(self.test_nets):
             self.log.info("Iteration %d, Testing net (#%d)", self.iter, index)
             iterations = self.param.test_iter[index] if index < len(self.param.test_iter) else 0
-            scores, mean_loss = evaluate(test_net, iterations)
+            scores, mean_loss = evaluate(test_net, iterations) if self.dist.is_writer else (None, 0.0)
+            scores, mean_loss = self.dist.broadcast_object((scores, mean_loss))
             if self.param.test_compute_loss:
                 self.log.info("Test loss: %s", format_score(mean_loss))
             for k, (name, value, weight) in enumerate(scores):
@@ -184,9 +192,13 @@ class Solver:
     # ------------------------------------------------------------------ snapshots
     def snapshot(self, tag: str = "") -> tuple[str, str]:
         """Write ``<prefix><tag>_iter_<N>.caffemodel`` and ``.solverstate`` (atomically)."""
-        from prunekit.solver.snapshot import write_snapshot
+        from prunekit.solver.snapshot import snapshot_paths, write_snapshot
 
-        paths = write_snapshot(self, tag)
+        if self.dist.is_writer:
+            paths = write_snapshot(self, tag)
+        else:
+            paths = snapshot_paths(self.snapshot_prefix + tag, self.iter)
+        self.dist.barrier("a snapshot")  # rank 0's files are complete before anyone reads them
         for hook in self.hooks:
             hook.on_snapshot(self, tag, paths)
         return paths
