@@ -288,6 +288,6 @@ def test_docs_list_every_pruning_field():
     solver_fields = [f.name for f in caffe_pb2.SolverParameter.DESCRIPTOR.fields
                      if f.number == 41 or 55 <= f.number <= 74 or 1100 <= f.number < 1200]
     layer_fields = [f.name for f in caffe_pb2.PruneParameter.DESCRIPTOR.fields]
-    assert len(solver_fields) == 19 + 19
+    assert len(solver_fields) == 19 + 21
     for name in solver_fields + layer_fields + ["regularization_type"]:
         assert f"`{name}`" in doc, name

@@ -34,9 +34,15 @@ TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
 TEST = 1
 
 #: Canonical method names and the spellings accepted for them.
-METHOD_ALIASES = {"Reg": "Reg", "Reg-rank": "Reg", "SPP": "SPP", "PP": "SPP"}
-#: Group units prunekit implements (the fork's "Weight" unit had no algorithm).
+METHOD_ALIASES = {"Reg": "Reg", "Reg-rank": "Reg", "SPP": "SPP", "PP": "SPP",
+                  "Mag": "Mag", "L1": "L1", "FPGM": "FPGM", "SFP": "SFP", "GL": "GL"}
+#: Group units of IncReg/SPP (the fork's "Weight" unit had no algorithm there).
 UNITS = ("Col", "Row")
+#: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
+ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL")
+#: Units each method accepts.
+METHOD_UNITS = {"Reg": UNITS, "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
+                "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape")}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
 #: The run states of the stage machine (reference section 3.2).
@@ -51,7 +57,8 @@ ACC_FLOOR = "acc_floor"
 
 
 def _accepted_methods() -> str:
-    names = ", ".join(f"{m}_{u}" for m in METHOD_ALIASES for u in UNITS)
+    names = ", ".join(f"{m}_{u}" for m in METHOD_ALIASES
+                      for u in METHOD_UNITS[METHOD_ALIASES[m]])
     return f'{names} or "None"'
 
 
@@ -120,6 +127,9 @@ class PruneConfig:
     tr_mul_bottom: float = 0.25
     standard_incre_pr: float = 0.05
     target_reg_cap: float = 10.0
+    # method zoo (docs/methods/)
+    prune_rounds: int = 1
+    sparsity_lambda: float = 0.0
     # prunekit options
     prune_log_verbose: bool = False
     rank_restart_each_stage: bool = False
@@ -171,6 +181,7 @@ class PruneConfig:
             rank_restart_each_stage=bool(f.rank_restart_each_stage),
             spp_score_decay=_f32(f.spp_score_decay), spp_delta=_f32(f.spp_delta),
             spp_mask_mode=str(f.spp_mask_mode),
+            prune_rounds=int(f.prune_rounds), sparsity_lambda=_f32(f.sparsity_lambda),
         )
         config = cls(**values)
         config._validate()
@@ -180,6 +191,9 @@ class PruneConfig:
         def fail(msg: str) -> None:
             raise PrunekitError(f"{self.source}: {msg}")
 
+        if self.method in ZOO_METHODS:
+            self._validate_zoo(fail)
+            return
         if self.method == "Reg":
             if not self.aa > 0:
                 fail(f"AA must be > 0 with prune_method '{self.prune_method}' (got {self.aa}); "
@@ -189,7 +203,7 @@ class PruneConfig:
                 fail(f"target_reg must be > 0 with prune_method '{self.prune_method}' "
                      f"(got {self.target_reg}); a group is pruned once its factor reaches it, "
                      "about 5e3 to 1e4 x AA")
-        else:
+        elif self.method == "SPP":
             if not self.aa > 0:
                 fail(f"AA must be > 0 with prune_method '{self.prune_method}' (got {self.aa}); "
                      "it is the largest per-iteration drop of a group's keep probability")
@@ -248,6 +262,24 @@ class PruneConfig:
         if not self.standard_incre_pr > self.incre_pr_bottomline:
             fail(f"standard_incre_pr ({self.standard_incre_pr}) must be greater than "
                  f"incre_pr_bottomline ({self.incre_pr_bottomline})")
+
+    def _validate_zoo(self, fail) -> None:
+        """The fields the method zoo reads (docs/methods/README.md); the fork's stage fields
+        are not used by these methods."""
+        pm = self.prune_method
+        if self.acc_borderline > 0:
+            fail(f"acc_borderline: {self.acc_borderline} (accuracy-floor mode) is not available "
+                 f"with prune_method '{pm}'; set acc_borderline: -1 and give prune_ratio per layer")
+        if self.prune_rounds < 1:
+            fail(f"prune_rounds must be >= 1 (got {self.prune_rounds})")
+        if self.prune_interval < 1:
+            fail(f"prune_interval must be >= 1 (got {self.prune_interval}); it is the number of "
+                 "iterations between pruning rounds")
+        if self.sparsity_lambda < 0:
+            fail(f"sparsity_lambda must be >= 0 (got {self.sparsity_lambda})")
+        if self.method == "GL" and not self.sparsity_lambda > 0:
+            fail(f"sparsity_lambda must be > 0 with prune_method '{pm}' (got "
+                 f"{self.sparsity_lambda}); it is the group-lasso strength, about 1e-4")
 
     # ------------------------------------------------------------------ modes and states
     @property
@@ -343,9 +375,9 @@ class PruneConfig:
 
 def _split_method(value: str, field: str, src: str) -> tuple[str, str]:
     head, sep, tail = value.partition("_")
-    if not sep or head not in METHOD_ALIASES or tail not in UNITS:
+    if not sep or head not in METHOD_ALIASES or tail not in METHOD_UNITS[METHOD_ALIASES[head]]:
         hint = ""
-        if sep and head in METHOD_ALIASES and tail == "Weight":
+        if sep and METHOD_ALIASES.get(head) in ("Reg", "SPP") and tail == "Weight":
             hint = " (the Weight unit has no algorithm in Caffe_IncReg or prunekit)"
         raise PrunekitError(
             f"{src}: {field} '{value}' is not a pruning method prunekit knows{hint}; "

@@ -1,6 +1,8 @@
-"""Pruning methods by the method part of ``prune_method`` ("Reg" of "Reg_Col").
+"""Pruning methods by ``prune_method``: the full name ("GL_Shape") or its method part ("Reg" of
+"Reg_Col"), full names first.
 
-Adding a method = one new file with a SolverHook class + one line here.
+Adding a method = one new file with a SolverHook class + one line here (and its name and units
+in ``config.METHOD_ALIASES`` / ``config.METHOD_UNITS``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,22 @@ from prunekit.errors import PrunekitError
 METHODS: dict[str, str] = {
     "Reg": "prunekit.prune.increg:IncReg",
     "SPP": "prunekit.prune.spp:SPP",
+    "Mag": "prunekit.prune.magnitude:MagnitudeWeight",
+    "L1": "prunekit.prune.l1_filter:L1Filter",
+    "FPGM": "prunekit.prune.fpgm:FPGM",
+    "SFP": "prunekit.prune.sfp:SoftFilter",
+    "GL": "prunekit.prune.group_lasso:GroupLasso",
+    "GL_Shape": "prunekit.prune.kernel_shape:KernelShapeLasso",
 }
 
 
 def make_method(config, solver, net_param, out=None):
-    """The solver hook that runs ``config.method`` on ``solver``'s TRAIN net."""
-    target = METHODS.get(config.method)
+    """The solver hook that runs ``config.prune_method`` on ``solver``'s TRAIN net."""
+    target = METHODS.get(config.prune_method) or METHODS.get(config.method)
     if target is None:
         raise PrunekitError(
             f"{config.source}: prune_method '{config.prune_method}' is not available in this "
-            f"version (available: {', '.join(f'{m}_Col, {m}_Row' for m in METHODS)})")
+            f"version (available: {', '.join(sorted(METHODS))})")
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(config, solver, net_param, out)
