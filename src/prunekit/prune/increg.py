@@ -22,10 +22,11 @@ from typing import TextIO
 import numpy as np
 import torch
 
-from prunekit.prune import app_log, groups
+from prunekit.prune import app_log, groups, increg_host
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.increg_math import (
-    columns_to_prune, effective_target_reg, increg_step, scheme2_kk, stage_progress)
+    columns_to_prune, effective_target_reg, increg_step, increment_table, scheme2_kk,
+    stage_progress)
 from prunekit.prune.layer_state import NEVER, PrunedLayer
 from prunekit.prune.progress import PrunedRatios, layer_costs, prune_progress
 from prunekit.prune.propagation import Propagator
@@ -128,20 +129,59 @@ class IncReg(SolverHook):
     # ------------------------------------------------------------------ the method
     def _regularise_all(self, solver, layers: list[PrunedLayer]) -> None:
         """One IncReg step for each of ``layers``: rank its groups, update λ, prune the
-        crossers, add λ⊙w to its gradient. In three passes (the scores of every layer on the
-        device, the host bookkeeping of every layer, then every λ⊙w), so that each kind of code
-        runs back to back while the CPU caches still hold it: the forward/backward evicts them,
-        and per iteration this saves ~60 µs on LeNet-5 over going layer by layer. The layers
-        are independent within an iteration (propagated pruning waits for the next forward), so
-        results and [app] lines are the same as layer by layer."""
-        plan = [(layer, columns_to_prune(layer.num_groups(self.unit), layer.current_prune_ratio,
-                                         layer.num_pruned(self.unit))) for layer in layers]
+        crossers, add λ⊙w to its gradient. Column layers on the CPU do it in one call each
+        (increg_host); the others in three passes (the scores of every layer on the device, the
+        host bookkeeping of every layer, then every λ⊙w), so that each kind of code runs back to
+        back while the CPU caches still hold it. The layers are independent within an
+        iteration (propagated pruning waits for the next forward), so results and [app] lines
+        are the same as layer by layer."""
+        plan = []
+        for layer in layers:
+            n_p = columns_to_prune(layer.num_groups(self.unit), layer.current_prune_ratio,
+                                   layer.num_pruned(self.unit))
+            if self._on_host(layer):
+                self._host_step(solver, layer, n_p)
+            else:
+                plan.append((layer, n_p))
         scores = [self._group_scores(layer.weight.detach()) if n_p > 0 else None
                   for layer, n_p in plan]
         stepped = [layer for (layer, n_p), layer_scores in zip(plan, scores)
                    if self._step(solver, layer, n_p, layer_scores)]
         for layer in stepped:
             self._add_reg_grad(layer, layer.weight.detach())
+
+    def _on_host(self, layer: PrunedLayer) -> bool:
+        """Whether ``layer`` takes increg_host's one-call CPU path (float32 Col layers)."""
+        w, g = layer.weight, layer.weight.grad
+        return (self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32
+                and w.is_contiguous() and g is not None and g.is_contiguous()
+                and g.dtype == torch.float32)
+
+    def _host_step(self, solver, layer: PrunedLayer, n_p: int) -> None:
+        """increg_host.col_step for ``layer``, then its [app] lines and crossers as in _step."""
+        if n_p <= 0:
+            self.emit(app_log.bug_num_to_prune(n_p))
+            return
+        scheme = self._scheme(layer)
+        table = increment_table(scheme["scheme"], layer.reg.size - layer.num_pruned_col, n_p,
+                                self.config.aa, scheme.get("kk"), scheme.get("kk2"),
+                                layer.reg.dtype.str)
+        num_newly, newly, reduced = increg_host.col_step(
+            layer.weight.detach().numpy(), layer.weight.grad.numpy(), layer.running_rank,
+            layer.reg, layer.group_pruned_host("Col"), table, n_p, solver.iter + 1,
+            self.schedule.rank_start(), self.target_eff, self.config.aa, scheme)
+        if reduced:
+            self.emit("\n".join(app_log.reduce_reg(layer.name, group, old, new)
+                                for group, old, new in reduced))
+        if num_newly:
+            self._pruned_now(layer, newly)
+
+    def _pruned_now(self, layer: PrunedLayer, newly: np.ndarray) -> None:
+        """Mark the crossers ``newly`` (host bool) pruned and queue their propagation."""
+        newly_t = torch.from_numpy(newly).to(layer.weight.device)
+        layer.prune(self.unit, newly_t)
+        self.propagator.pruned(layer, newly_t)
+        self._progress_stale = True
 
     def _step(self, solver, layer: PrunedLayer, n_p: int, scores: np.ndarray | None) -> bool:
         """The host part of one step for ``layer`` (increg_math), its [app] lines, and the
@@ -161,17 +201,17 @@ class IncReg(SolverHook):
             self.emit("\n".join(reduced))
         layer.running_rank, layer.reg = result.running_rank, result.reg
         if result.num_newly:
-            newly = torch.from_numpy(result.newly_pruned).to(layer.weight.device)
-            layer.prune(self.unit, newly)
-            self.propagator.pruned(layer, newly)
-            self._progress_stale = True
+            self._pruned_now(layer, result.newly_pruned)
         return True
 
     def _group_scores(self, w: torch.Tensor) -> np.ndarray:
         """Group L1 norms (weight units, the weights' float dtype) as a host array: one reduction
         where the weights live, then one copy to the host. On a GPU that copy waits for the
         device every iteration, as the fork did (it ranked the groups in host C++ code). The
-        step widens them to float64 exactly, on the host."""
+        step widens them to float64 exactly, on the host. CPU column scores are summed in
+        increg_host's order, so that a layer gets the same numbers on either path."""
+        if self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32:
+            return increg_host.column_scores(w.contiguous().numpy(), groups.num_cols(w))
         scores = groups.column_l1(w) if self.unit == "Col" else groups.row_l1(w)
         return scores.cpu().numpy()
 
