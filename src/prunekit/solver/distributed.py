@@ -3,9 +3,11 @@
 Caffe's ``caffe train --gpu 0,1,2,3`` runs one solver per GPU, each on the prototxt's batch
 size; after every backward the gradients are summed over the solvers and scaled by
 1/number-of-solvers, so one update equals a single solver with ``iter_size × N``. Here each
-process (rank) is one such solver: :meth:`Dist.average_gradients` all-reduces the summed
-gradients right after the forward/backward passes, before clipping, weight decay and the pruning
-hooks, which therefore all see the averaged gradient and stay identical on every rank.
+process (rank) is one such solver: :meth:`Dist.sum_gradients` all-reduces (sums) the gradients
+right after the forward/backward passes, and the solver divides them by ``iter_size × N``
+where a single process divides by ``iter_size``. Clipping, weight decay and the pruning hooks
+therefore see exactly what one process with ``iter_size × N`` sees (clip_gradients included,
+which Caffe applied to the averaged gradient instead), and stay identical on every rank.
 
 Only rank 0 writes logs and snapshots; the other ranks wait at a barrier until its files are
 complete (a pruning rollback reads them back on every rank). The process group comes from the
@@ -23,6 +25,7 @@ from typing import Any
 import torch
 
 from prunekit.errors import PrunekitError
+from prunekit.solver.launch import launched_by_torchrun
 
 #: Seconds a collective waits for a silent peer before failing (a hung rank, not a dead one:
 #: a dead rank is noticed by the launcher at once).
@@ -48,23 +51,23 @@ class Dist:
         """Rank 0 writes logs, the prune log and snapshots."""
         return self.rank == 0
 
-    def average_gradients(self, tensors: list[torch.Tensor], loss: float,
-                          stop: bool) -> tuple[float, bool]:
-        """grad ← mean over ranks of grad for every tensor; returns the mean loss and whether
-        any rank asked to stop (Ctrl-C), so that all ranks stop after the same iteration."""
+    def sum_gradients(self, tensors: list[torch.Tensor], loss: float,
+                      stop: bool) -> tuple[float, bool]:
+        """grad ← sum over ranks of grad for every tensor; returns the mean loss over the ranks
+        and whether any rank asked to stop (Ctrl-C), so that all ranks stop after the same
+        iteration."""
         if not self.active:
             return loss, stop
         flags = torch.tensor([loss, float(stop)], dtype=torch.float64,
                              device=tensors[0].device if tensors else "cpu")
         for bucket in _buckets([t.grad for t in tensors if t.grad is not None]):
-            self._sum_mean(bucket)
+            self._sum(bucket)
         self._collective(lambda: torch.distributed.all_reduce(flags), "the loss all-reduce")
         return float(flags[0]) / self.world_size, bool(flags[1] > 0)
 
-    def _sum_mean(self, grads: list[torch.Tensor]) -> None:
+    def _sum(self, grads: list[torch.Tensor]) -> None:
         flat = torch.cat([g.reshape(-1) for g in grads]) if len(grads) > 1 else grads[0].reshape(-1)
         self._collective(lambda: torch.distributed.all_reduce(flat), "the gradient all-reduce")
-        flat.div_(self.world_size)
         offset = 0
         for g in grads:
             if flat.data_ptr() != g.data_ptr():
@@ -124,11 +127,6 @@ def _buckets(grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
         out[-1].append(g)
         size += nbytes
     return out
-
-
-def launched_by_torchrun() -> bool:
-    """True inside a worker started by torchrun or by prunekit's own launcher."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def init_from_env(device: torch.device) -> Dist:

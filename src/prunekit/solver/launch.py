@@ -27,6 +27,11 @@ _POLL_S = 0.1  # how often the launcher looks at its workers
 _GRACE_S = 10.0  # seconds between SIGTERM and SIGKILL when stopping the surviving ranks
 
 
+def launched_by_torchrun() -> bool:
+    """True inside a worker started by torchrun or by this launcher (torchrun's environment)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def free_port() -> int:
     """A TCP port free on this machine now (rank 0's store listens on it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

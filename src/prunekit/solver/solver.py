@@ -4,8 +4,9 @@ Order per iteration, as in Caffe: periodic test → ``iter_size`` forward/backwa
 gradients → display → lr → gradient clipping → per parameter: normalise by ``iter_size``, weight
 decay, update rule → weights move → iter += 1 → periodic snapshot. Pruning methods plug in as
 :class:`~prunekit.solver.hooks.SolverHook` objects. In data-parallel training (``dist``, see
-:mod:`prunekit.solver.distributed`) the gradients are averaged over the ranks right after the
-forward/backward passes, rank 0 alone tests and snapshots, and the others receive its results.
+:mod:`prunekit.solver.distributed`) the gradients are summed over the ranks right after the
+forward/backward passes and normalised by ``iter_size × ranks`` (one process with that
+iter_size), rank 0 alone tests and snapshots, and the others receive its results.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Solver:
                 loss.backward()
             total += float(loss.detach())
             self.last_outputs = {k: v.detach() for k, v in outputs.items()}
-        mean, self.stop_requested = self.dist.average_gradients(
+        mean, self.stop_requested = self.dist.sum_gradients(
             [b.tensor for b in self.blobs if b.learnable], total / passes, self.stop_requested)
         return mean
 
@@ -145,10 +146,11 @@ class Solver:
         learnable = [b for b in self.blobs if b.learnable and b.tensor.grad is not None]
         if p.clip_gradients >= 0:  # Caffe: only a negative value (default -1) turns it off
             clip_gradients([b.tensor for b in learnable], p.clip_gradients, self.log)
+        normaliser = self.iter_size * self.dist.world_size  # passes summed into each gradient
         with torch.no_grad():
             for ref in learnable:
-                if self.iter_size > 1:
-                    ref.tensor.grad.div_(self.iter_size)
+                if normaliser > 1:
+                    ref.tensor.grad.div_(normaliser)
                 add_weight_decay(ref, p.weight_decay, p.regularization_type)
             for hook in self.hooks:
                 hook.before_update(self)
