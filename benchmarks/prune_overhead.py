@@ -177,7 +177,7 @@ def _wrap(owner, name: str, label: str, spent: dict, undo: list) -> None:
 def hook_breakdown(solver: Solver, iterations: int) -> dict:
     """ms per iteration of B spent in each hook method and in the main calls inside them
     (indented = included in the line above it; ``pruned_ratio`` is called from several hooks)."""
-    from prunekit.prune import app_log, groups, increg
+    from prunekit.prune import app_log, groups, increg, increg_host
     from prunekit.prune.layer_state import PrunedLayer
 
     method = solver.hooks[0]
@@ -191,7 +191,10 @@ def hook_breakdown(solver: Solver, iterations: int) -> dict:
     _wrap(method, "before_update", "hook before_update", spent, undo)
     _wrap(method, "_regularise_all", "  _regularise_all (all pruned layers)", spent, undo)
     _wrap(increg, "columns_to_prune", "    columns_to_prune", spent, undo)
-    _wrap(method, "_group_scores", "    _group_scores (L1, copy to host)", spent, undo)
+    _wrap(method, "_host_step", "    _host_step (CPU Col layers: one call each)", spent, undo)
+    _wrap(increg_host, "col_step", f"      increg_host.col_step ({increg_host.BACKEND})", spent,
+          undo)
+    _wrap(method, "_group_scores", "    _group_scores (other layers: L1, copy to host)", spent, undo)
     _wrap(groups, scores, f"      groups.{scores}", spent, undo)
     _wrap(increg, "increg_step", "    increg_step (NumPy, on the host)", spent, undo)
     _wrap(method, "_add_reg_grad", "    _add_reg_grad (λ⊙w into the grad)", spent, undo)

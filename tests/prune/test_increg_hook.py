@@ -167,3 +167,23 @@ def test_reg_term_host_and_torch_paths_agree_bit_for_bit() -> None:
         # both are the rounded λ times w, then added
         lam = torch.from_numpy(reg).float().reshape(view)
         assert torch.equal(host, grad + lam * w)
+
+
+def test_a_target_an_ulp_above_a_whole_count_still_finishes(tmp_path) -> None:
+    # 5 of 9 columns pruned, stage target 5/9 + 1e-12: as ratios not reached, but no column is
+    # left to prune (n_p = 0); the layer must finish rather than print BUG lines forever
+    solver, hook, out, *_, nets = _setup(tmp_path)
+    try:
+        conv1 = hook.layers[0]
+        conv1.prune("Col", torch.tensor([0, 1, 2, 3, 4]))
+        conv1.current_prune_ratio = 5 / 9 + 1e-12
+        assert conv1.ratio_for("Col") < conv1.current_prune_ratio
+        hook._check_finished(solver)
+        assert conv1.iter_prune_finished == solver.iter
+        conv1.current_prune_ratio = 6 / 9           # one more to prune: not finished
+        conv1.iter_prune_finished = 2147483647
+        hook._check_finished(solver)
+        assert conv1.iter_prune_finished == 2147483647
+    finally:
+        for n in nets:
+            n.close()

@@ -235,10 +235,20 @@ class IncReg(SolverHook):
         for layer in self.layers:
             if layer.iter_prune_finished != NEVER:
                 continue
-            if layer.ratio_for(self.unit) >= layer.current_prune_ratio or self.speedup_achieved:
+            if self.speedup_achieved or self._reached(layer):
                 layer.iter_prune_finished = solver.iter
                 if layer.prune_ratio > 0:
                     self.emit(self._finished_line(solver, layer))
+
+    def _reached(self, layer: PrunedLayer) -> bool:
+        """The layer's ratio reached its stage target: compared as ratios (the fork), or no group
+        left to prune by the same count the step uses (so that a target a float ulp above a
+        whole number of groups cannot leave the layer printing ``BUG: num_col_to_prune_ = 0``
+        forever)."""
+        if layer.ratio_for(self.unit) >= layer.current_prune_ratio:
+            return True
+        return columns_to_prune(layer.num_groups(self.unit), layer.current_prune_ratio,
+                                layer.num_pruned(self.unit)) <= 0
 
     def _finished_line(self, solver, layer: PrunedLayer) -> str:
         return app_log.layer_prune_finished(
