@@ -29,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(train, "solver", required=True, help="solver.prototxt")
     _flag(train, "weights", help="comma-separated .caffemodel files to finetune from")
     _flag(train, "snapshot", help=".solverstate to resume from")
-    _flag(train, "gpu", help="GPU id, comma list or 'all'; absent: CPU (or the solver's solver_mode)")
+    _flag(train, "gpu", help="GPU id, comma list or 'all' (several GPUs: one data-parallel "
+          "process each); absent: CPU (or the solver's solver_mode)")
+    _flag(train, "procs", type=int, help="N data-parallel processes (gloo on the CPU; with "
+          "--gpu one per GPU); see docs/distributed.md")
 
     test = commands.add_parser("test", help="score a model on its TEST phase (caffe test)")
     _flag(test, "model", required=True, help="net prototxt")
@@ -96,7 +99,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         from prunekit.commands.train import run_train
 
-        return run_train(args.solver, args.weights, args.snapshot, args.gpu)
+        return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs)
     if args.command == "test":
         from prunekit.commands.test import run_test
 
