@@ -66,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
           help="keep filter counts multiples of N (tensor cores; default 1)")
     _flag(compact, "phase", default="TEST", help="TEST (default) or TRAIN net to compact")
 
+    decompose = commands.add_parser(
+        "decompose", help="low-rank split of conv (Tai et al.) and InnerProduct layers (accnn)")
+    _flag(decompose, "model", required=True, help="net prototxt")
+    _flag(decompose, "weights", required=True, help="trained .caffemodel")
+    _flag(decompose, "save_model", required=True,
+          help="PREFIX: writes PREFIX.prototxt, PREFIX.caffemodel and PREFIX.json (the ranks)")
+    _flag(decompose, "ratio", type=float, help="target theoretical conv-MAC speedup (rank selection)")
+    _flag(decompose, "config", help="rank JSON {conv_params: {layer: K}, fc_params: {layer: K}}")
+    _flag(decompose, "layer", help="split this one layer (with --K)")
+    decompose.add_argument("-K", "--K", dest="k", type=int, help="rank for --layer")
+    _flag(decompose, "include_fc", action="store_true",
+          help="--ratio: also split InnerProducts; the target counts conv + InnerProduct MACs")
+    _flag(decompose, "search", default="dp", help="--ratio: dp (exact knapsack, default) or greedy")
+    _flag(decompose, "energy", default="weights",
+          help="--ratio: weights (singular values, default) or data (responses on TEST batches)")
+    _flag(decompose, "batches", type=int, default=4, help="--energy data: TEST batches (default 4)")
+
     speedup = commands.add_parser(
         "speedup", help="theoretical vs measured speedup of one model over another")
     _flag(speedup, "model", required=True, help="net prototxt of the model to measure (e.g. compacted)")
@@ -118,6 +135,12 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_compact(args.model, args.weights, args.out_model, args.out_weights,
                            args.round_to, args.phase)
+    if args.command == "decompose":
+        from prunekit.commands.decompose import run_decompose
+
+        return run_decompose(args.model, args.weights, args.save_model, args.ratio, args.config,
+                             args.layer, args.k, args.include_fc, args.search, args.energy,
+                             args.batches)
     if args.command == "speedup":
         from prunekit.commands.speedup import run_speedup
 
