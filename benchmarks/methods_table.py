@@ -10,8 +10,9 @@ train 4,000 iterations of batch 16 from the folder's baseline on the embedded MN
 2. top-1 of the baseline and of the FINAL model (the snapshot at max_iter, never the best test)
    by ``prunekit test`` on the 1,000 test digits;
 3. params kept = nonzero / all Convolution+InnerProduct weights (biases excluded, as Han et al.
-   count), conv MACs kept = ``prunekit flops`` MACs with zero structure skipped / dense;
-4. ``prunekit compact`` of the deploy net with the final weights, then ``prunekit speedup`` of
+   count);
+4. ``prunekit compact`` of the deploy net with the final weights (conv MACs kept = conv MACs of
+   the compacted net / dense, per image, ``prunekit flops``), then ``prunekit speedup`` of
    the compacted net against the masked (dense-cost) final net, both at ``--batch``, in
    interleaved rounds in one process: theoretical = MAC ratio (conv MACs, or all MACs for a net
    without convs), measured = ratio of the median forward times (ms per batch, no_grad).
@@ -90,17 +91,24 @@ def macs(model: Path, weights: Path) -> dict:
             "all": sum(l["macs"] for l in layers), "all_left": sum(l["macs_left"] for l in layers)}
 
 
-def train(exp: Path, solver: str, baseline: Path, work: Path, name: str) -> tuple[Path, float]:
-    """Train with the snapshot prefix in ``work``; (final caffemodel, wall seconds)."""
+def train(exp: Path, solver: str, baseline: Path, work: Path, name: str,
+          reuse: bool = False) -> tuple[Path, float]:
+    """Train with the snapshot prefix in ``work``; (final caffemodel, wall seconds). With
+    ``reuse``, a final model already in ``work`` (and its recorded time) is taken instead."""
     param = caffe.read_solver_prototxt(exp / solver)
     param.snapshot_prefix = str(work / name.replace("/", "_"))
+    final = Path(f"{param.snapshot_prefix}_iter_{param.max_iter}.caffemodel")
+    seconds_file = work / f"{name.replace('/', '_')}.seconds"
+    if reuse and final.is_file() and seconds_file.is_file():
+        return final, float(seconds_file.read_text())
     path = work / f"{name.replace('/', '_')}_solver.prototxt"
     caffe.write_prototxt(path, param)
     start = time.perf_counter()
     proc = cli(["train", "--solver", str(path), "--weights", str(baseline)])
     seconds = time.perf_counter() - start
     (work / f"{name.replace('/', '_')}.log").write_text(proc.stderr + proc.stdout)
-    return Path(f"{param.snapshot_prefix}_iter_{param.max_iter}.caffemodel"), seconds
+    seconds_file.write_text(f"{seconds}\n")
+    return final, seconds
 
 
 def speedup(deploy: Path, final: Path, work: Path, name: str, args) -> dict:
@@ -117,6 +125,7 @@ def speedup(deploy: Path, final: Path, work: Path, name: str, args) -> dict:
     dense = macs(deploy, final)
     key = "conv" if dense["conv"] else "all"
     return {"theoretical": dense[key] / small[key], "theoretical_macs": key,
+            "conv_macs_kept": small["conv"] / dense["conv"] if dense["conv"] else None,
             "measured": result["measured_forward"], "forward_ms": result["forward_ms"],
             "vs_forward_ms": result["vs_forward_ms"]}
 
@@ -129,9 +138,10 @@ def baseline_of(name: str) -> Path:
     return baseline
 
 
-def train_run(name: str, work: Path) -> tuple[Path, float]:
+def train_run(name: str, work: Path, reuse: bool) -> tuple[Path, float]:
     exp_name, solver, _ = RUNS[name]
-    return train(REPO / "compression_experiments" / exp_name, solver, baseline_of(name), work, name)
+    return train(REPO / "compression_experiments" / exp_name, solver, baseline_of(name), work,
+                 name, reuse)
 
 
 def measure_run(name: str, final: Path, seconds: float, work: Path, args) -> dict:
@@ -139,11 +149,9 @@ def measure_run(name: str, final: Path, seconds: float, work: Path, args) -> dic
     exp = REPO / "compression_experiments" / exp_name
     baseline = baseline_of(name)
     nonzero, total = weights_kept(final)
-    m = macs(exp / "deploy.prototxt", final)
     row = {"run": name, "method": caffe.read_solver_prototxt(exp / solver).prune_method,
            "solver": f"compression_experiments/{exp_name}/{solver}",
            "params_kept": nonzero / total, "params_nonzero": nonzero, "params_total": total,
-           "conv_macs_kept": m["conv_left"] / m["conv"] if m["conv"] else None,
            "top1_before": accuracy(exp / "train_val.prototxt", baseline),
            "top1_after": accuracy(exp / "train_val.prototxt", final), "train_s": seconds}
     row.update(speedup(exp / "deploy.prototxt", final, work, name, args))
@@ -173,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=1,
                     help="trainings run side by side (the timing runs one at a time after them)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take final models already trained in --work (after a failed timing)")
     ap.add_argument("--work", type=Path, help="folder for models and logs (default: a temp dir)")
     args = ap.parse_args(argv)
     if not (REPO / "data/mnist/mnist_test_lmdb").is_dir():
@@ -184,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         baseline_of(name)
     print(f"training {', '.join(names)} ({args.jobs} at a time; work folder {work}) ...", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        trained = list(pool.map(lambda n: train_run(n, work), names))
+        trained = list(pool.map(lambda n: train_run(n, work, args.reuse), names))
     rows = []
     for name, (final, seconds) in zip(names, trained):
         rows.append(measure_run(name, final, seconds, work, args))

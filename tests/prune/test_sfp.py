@@ -30,3 +30,19 @@ def test_soft_then_hard(tmp_path):
     assert len(zero) == 6
     solver.step(5)
     assert _zero_rows(solver, "conv2", 12) == zero
+
+
+def test_resume_between_rounds_gives_the_same_model(tmp_path):
+    """A --snapshot resume in the middle of the soft rounds continues exactly (masks, rounds)."""
+    extra = "prune_rounds: 3\nprune_interval: 4"
+    whole, _ = make_solver(tmp_path / "whole", "SFP_Row", {"conv2": 0.5}, extra, max_iter=12)
+    whole.step(12)
+    part, _ = make_solver(tmp_path / "part", "SFP_Row", {"conv2": 0.5}, extra, max_iter=12)
+    part.step(6)
+    _, state = part.snapshot()
+    resumed, hook = make_solver(tmp_path / "part", "SFP_Row", {"conv2": 0.5}, extra, max_iter=12)
+    resumed.restore(state)
+    assert hook.rounds_done == 2 and hook.layers[0].mask is not None
+    resumed.step(6)
+    for name in ("conv1", "conv2", "ip1"):
+        assert torch.equal(weight(resumed, name), weight(whole, name)), name
