@@ -59,8 +59,9 @@ def test_error_falls_monotonically_with_rank():
         with torch.no_grad():
             got = new({"data": x})[1]["b"]
         errors.append(float((got - ref).norm() / ref.norm()))
-        v, h = new.layer("b_v").weight, new.layer("b_h").weight
-        weight_errors.append(float((composed_weight(v, h, 2) - net.layer("b").weight).norm()))
+        v, h = new.layer("b_v").weight.detach(), new.layer("b_h").weight.detach()
+        w = net.layer("b").weight.detach()
+        weight_errors.append(float((composed_weight(v, h, 2) - w).norm()))
     assert all(later < earlier for earlier, later in zip(errors, errors[1:])), errors
     assert all(later < earlier for earlier, later in zip(weight_errors, weight_errors[1:]))
     assert errors[-1] <= 1e-5 < errors[0]
