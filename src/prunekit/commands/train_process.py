@@ -121,6 +121,8 @@ def _stop_handler(solver: Solver):
 
     def handler(signum, frame) -> None:
         solver.log.info("Ctrl-C: stopping after this iteration and writing a snapshot")
-        solver.stop_requested = True
+        solver.interrupted = True
+        if not solver.dist.active:  # one process: stop at the top of the next iteration
+            solver.stop_requested = True
 
     return handler

@@ -67,6 +67,7 @@ def launch(train_args: list[str], world: int, cpu_only: bool, snapshot_prefix: s
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "prunekit.cli", "train", *train_args],
                 env=worker_env(rank, world, port, cpu_only)))
+            log.info("Rank %d: pid %d", rank, workers[-1].pid)
         return _watch(workers, snapshot_prefix)
     finally:
         _stop(workers)

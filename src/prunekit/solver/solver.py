@@ -52,6 +52,9 @@ class Solver:
                         for b in self.blobs]
         self.smoothed = SmoothedLoss(param.average_loss, 0)
         self.stop_requested = False
+        # Ctrl-C seen by this process; with several ranks it stops the run only once all ranks
+        # agree (in the gradient all-reduce), so that every rank leaves after the same iteration.
+        self.interrupted = False
         self.finished = False  # a hook (pruning schedule) ended the run on its own terms
         self._diverged = False
         self.last_outputs: dict[str, torch.Tensor] = {}
@@ -129,8 +132,10 @@ class Solver:
                 loss.backward()
             total += float(loss.detach())
             self.last_outputs = {k: v.detach() for k, v in outputs.items()}
-        mean, self.stop_requested = self.dist.sum_gradients(
-            [b.tensor for b in self.blobs if b.learnable], total / passes, self.stop_requested)
+        mean, agreed = self.dist.sum_gradients(
+            [b.tensor for b in self.blobs if b.learnable], total / passes, self.interrupted)
+        if agreed:
+            self.stop_requested = True
         return mean
 
     # ------------------------------------------------------------------ update
