@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from prunekit.log import get_logger
+from prunekit.solver.distributed import is_rank0
 
 
 class Retention:
@@ -43,6 +44,8 @@ class Retention:
 
 
 def _remove(paths) -> None:
+    if not is_rank0():  # data-parallel runs: rank 0 alone writes and deletes snapshots
+        return
     for path in paths:
         try:
             os.remove(path)

@@ -112,6 +112,13 @@ class Dist:
         self.active = False
 
 
+def is_rank0() -> bool:
+    """True unless this process is a data-parallel rank other than 0: files (snapshots, their
+    deletion) belong to rank 0, whatever object asks."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
 def _buckets(grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
     """Consecutive gradients grouped so that each group holds at most BUCKET_BYTES (one all-
     reduce per group, not per tensor) and one device and dtype."""

@@ -215,4 +215,5 @@ class Solver:
         from prunekit.solver.snapshot import restore_snapshot
 
         restore_snapshot(self, path, rollback)
+        self.dist.barrier("a snapshot read")  # no rank deletes it before every rank has read it
 
