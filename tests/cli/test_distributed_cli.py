@@ -119,18 +119,29 @@ def killed(root: Path) -> tuple[subprocess.CompletedProcess, float]:
     proc = subprocess.Popen([sys.executable, "-m", "prunekit.cli", "train", "--solver", solver,
                              "--procs", "2"], cwd=root, stdout=out, stderr=err,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    ranks: list[int] = []
     try:
         deadline = time.monotonic() + 240
         while not (root / "two" / "lenet_iter_10.solverstate").is_file():
             assert proc.poll() is None, (root / "two.err").read_text()[-3000:]
             assert time.monotonic() < deadline, "no snapshot at iteration 10"
             time.sleep(0.05)
-        os.kill(_rank_pid(proc.pid, 1), signal.SIGKILL)
+        ranks = [_rank_pid(proc.pid, rank) for rank in (0, 1)]
+        os.kill(ranks[1], signal.SIGKILL)
         killed_at = time.monotonic()
         code = proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # the launcher failed us: leave nothing running
+            proc.terminate()  # the launcher passes SIGTERM on to its ranks
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                for pid in [*ranks, proc.pid]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                proc.wait()
         out.close()
         err.close()
     done = subprocess.CompletedProcess(proc.args, code, (root / "two.out").read_text(),
