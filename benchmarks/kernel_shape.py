@@ -101,7 +101,7 @@ def conv_ms(model: Path, folder: Path, args) -> tuple[float, dict]:
            str(args.batch), "--json", str(out)]
     cli(cmd + (["--gpu", str(args.gpu)] if args.gpu is not None else []))
     record = json.loads(out.read_text())
-    convs = {l["name"] for l in base_net_layers(model) if l.type == "Convolution"}
+    convs = {l.name for l in base_net_layers(model) if l.type == "Convolution"}
     total = sum(l["forward_ms"] + l["backward_ms"] for l in record["layers"] if l["name"] in convs)
     return total, record
 

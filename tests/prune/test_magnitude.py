@@ -38,9 +38,12 @@ def test_rounds_ramp_to_the_target_and_pruned_weights_stay_zero(tmp_path):
         solver.step(1)
         w2, w3 = weight(solver, "conv2"), weight(solver, "ip1")
         seen.append((float((w2 == 0).float().mean()), float((w3 == 0).float().mean())))
-    # round k at iterations 0, 5, 10 prunes 0.8·k/3 and 0.6·k/3 (floor of the count)
-    assert seen[0] == pytest.approx((int(1200 * 0.8 / 3) / 1200, int(2880 * 0.2) / 2880))
-    assert seen[5] == pytest.approx((int(1200 * 0.8 * 2 / 3) / 1200, int(2880 * 0.4) / 2880))
+    # round k at iterations 0, 5, 10 keeps (1 - ratio)^(k/3) (floor of the pruned count)
+    def pruned(total, ratio, k):
+        return int(total * (1 - (1 - ratio) ** (k / 3)) + 1e-9) / total
+    assert seen[0] == pytest.approx((pruned(2400, 0.8, 1), pruned(4320, 0.6, 1)))
+    assert seen[5] == pytest.approx((pruned(2400, 0.8, 2), pruned(4320, 0.6, 2)))
+    assert seen[4] == seen[0] and seen[9] == seen[5]
     assert seen[15] == pytest.approx((0.8, 0.6))
     # conv1 has no prune_ratio: untouched; the mask is the final zero set
     assert (weight(solver, "conv1") != 0).all()

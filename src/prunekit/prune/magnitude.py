@@ -6,8 +6,8 @@ deviation of that layer's weights), retrain the survivors from their trained val
 mask on weights and gradients, and repeat with more aggressive thresholds.
 
 prunekit states the per-layer goal as ``prune_param.prune_ratio`` (the fraction of the layer's
-weights to remove at the end): round k of R removes ``prune_ratio·k/R`` of the layer, which is
-Han's rule with the quality q chosen per layer and round so that the threshold q·σ (σ of the
+weights to remove at the end): round k of R keeps ``(1 − prune_ratio)^(k/R)`` of the layer
+(each round removes the same share of the survivors), which is Han's rule with the quality q chosen per layer and round so that the threshold q·σ (σ of the
 layer's surviving weights) removes exactly that fraction; each round's [app] line prints that q.
 Biases are never pruned (as in the paper's counts).
 """
@@ -39,6 +39,12 @@ class MagnitudeWeight(MaskMethod):
 
     ramp = True
     soft = False
+
+    def round_ratio(self, layer: MaskedLayer, k: int) -> float:
+        """Geometric ramp: round k keeps (1 − prune_ratio)^(k/R) of the layer, i.e. every round
+        removes the same share of what is left (a linear ramp makes the last cut the largest:
+        from 39% to 8% kept, which LeNet-300-100 did not recover from in 1,000 iterations)."""
+        return 1.0 - (1.0 - layer.prune_ratio) ** (k / self.rounds)
 
     def select(self, layer: MaskedLayer, ratio: float, solver) -> torch.Tensor:
         w = layer.weight.detach()
