@@ -40,23 +40,25 @@ def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def test_ratio_2_flops_agree_and_finetune_keeps_accuracy(workdir: Path):
+def test_ratio_2_flops_agree_and_finetune_keeps_accuracy(workdir: Path, capsys):
+    """decompose and train run as subprocesses; flops and test in-process (the same main())."""
     proc = run_cli(["decompose", "--model", MODEL, "--weights", WEIGHTS, "--ratio", "2",
                     "--save-model", "lenet_r2"], workdir, check=True)
     dense, left, speedup = SPEEDUP.search(proc.stdout).groups()
     assert 2.0 <= float(speedup) <= 2.1
     ranks = json.loads((workdir / "lenet_r2.json").read_text())
     assert ranks["fc_params"] == {} and ranks["conv_params"]
-    flops = run_cli(["flops", "--model", "lenet_r2.prototxt", "--json"], workdir, check=True)
-    totals = json.loads(flops.stdout)["totals"]
-    assert totals["conv_macs"] == _number(left) and _number(dense) == 1_888_000
-
-    base = run_cli(["test", "--model", MODEL, "--weights", WEIGHTS, "--iterations", "10"],
-                   workdir, check=True)
+    with contextlib.chdir(workdir):
+        code, out, _ = _main(["flops", "--model", "lenet_r2.prototxt", "--json"], capsys)
+        totals = json.loads(out)["totals"]
+        assert code == 0 and totals["conv_macs"] == _number(left)
+        assert _number(dense) == 1_888_000
+        code, _, err = _main(["test", "--model", MODEL, "--weights", WEIGHTS, "--iterations",
+                              "10"], capsys)
+    base_acc = float(ACCURACY.search(err).group(1))
     (workdir / "solver.prototxt").write_text(SOLVER)
     train = run_cli(["train", "--solver", "solver.prototxt", "--weights", "lenet_r2.caffemodel"],
                     workdir, check=True)
-    base_acc = float(ACCURACY.search(base.stderr).group(1))
     tuned = float(re.findall(r"Test net output #\d+: accuracy = ([\d.]+)", train.stderr)[-1])
     assert tuned >= base_acc - 0.01, (base_acc, tuned)
     assert (workdir / "ft_iter_50.caffemodel").exists()
