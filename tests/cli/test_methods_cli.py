@@ -52,7 +52,7 @@ def test_l1_row_lenet5_compacts_to_half_the_filters(workdir: Path) -> None:
 
 def test_mag_weight_lenet300100_keeps_its_targets(workdir: Path) -> None:
     solver = _short_solver(workdir, "lenet300100", "solver_mag_weight.prototxt", {
-        "max_iter: 2000": "max_iter: 12", "prune_interval: 500": "prune_interval: 4",
+        "max_iter: 2000": "max_iter: 12", "prune_interval: 200": "prune_interval: 2",
         "test_iter: 10": "test_iter: 1", "test_interval: 500": "test_interval: 12"})
     run_cli(["train", "--solver", solver.name], workdir, check=True)
     net = caffe.read_caffemodel(workdir / "mag_weight_iter_12.caffemodel")
