@@ -61,13 +61,13 @@ prune_method: "{method}"
 
 
 def make_solver(directory: Path, method: str, ratios: dict[str, float], extra: str = "",
-                max_iter: int = 20):
+                max_iter: int = 20, net: str = NET):
     """(solver, hook) for ``method`` on the tiny net with ``prune_ratio`` per layer."""
     directory.mkdir(parents=True, exist_ok=True)
     pp = {name: f"prune_param {{ prune_ratio: {ratios[name]} }}" if name in ratios else ""
           for name in ("conv1", "conv2", "ip1")}
     net_path = directory / "train_val.prototxt"
-    net_path.write_text(NET.format(**pp))
+    net_path.write_text(net.format(**pp))
     solver_path = directory / "solver.prototxt"
     prefix = str(directory / "snap")
     solver_path.write_text(SOLVER.format(net=net_path, prefix=prefix, seed=SEED, method=method,
@@ -75,8 +75,8 @@ def make_solver(directory: Path, method: str, ratios: dict[str, float], extra: s
     param = caffe.read_solver_prototxt(str(solver_path))
     torch.manual_seed(SEED)
     config = PruneConfig.from_solver(param, str(solver_path))
-    net, test_nets, train_param = build_nets(param, str(solver_path), torch.device("cpu"), SEED)
-    solver = Solver(param, net, test_nets, snapshot_prefix=prefix, seed=SEED)
+    train_net, test_nets, train_param = build_nets(param, str(solver_path), torch.device("cpu"), SEED)
+    solver = Solver(param, train_net, test_nets, snapshot_prefix=prefix, seed=SEED)
     hook = make_method(config, solver, train_param)
     solver.hooks.append(hook)
     return solver, hook

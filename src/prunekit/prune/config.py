@@ -35,14 +35,16 @@ TEST = 1
 
 #: Canonical method names and the spellings accepted for them.
 METHOD_ALIASES = {"Reg": "Reg", "Reg-rank": "Reg", "SPP": "SPP", "PP": "SPP",
-                  "Mag": "Mag", "L1": "L1", "FPGM": "FPGM", "SFP": "SFP", "GL": "GL"}
+                  "Mag": "Mag", "L1": "L1", "FPGM": "FPGM", "SFP": "SFP", "GL": "GL",
+                  "Slim": "Slim"}
 #: Group units of IncReg/SPP (the fork's "Weight" unit had no algorithm there).
 UNITS = ("Col", "Row")
 #: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
-ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL")
+ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL", "Slim")
 #: Units each method accepts.
 METHOD_UNITS = {"Reg": UNITS, "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
-                "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape")}
+                "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape"),
+                "Slim": ("Channel",)}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
 #: The run states of the stage machine (reference section 3.2).
@@ -277,9 +279,9 @@ class PruneConfig:
                  "iterations between pruning rounds")
         if self.sparsity_lambda < 0:
             fail(f"sparsity_lambda must be >= 0 (got {self.sparsity_lambda})")
-        if self.method == "GL" and not self.sparsity_lambda > 0:
+        if self.method in ("GL", "Slim") and not self.sparsity_lambda > 0:
             fail(f"sparsity_lambda must be > 0 with prune_method '{pm}' (got "
-                 f"{self.sparsity_lambda}); it is the group-lasso strength, about 1e-4")
+                 f"{self.sparsity_lambda}); it is the sparsity penalty's strength, about 1e-4")
 
     # ------------------------------------------------------------------ modes and states
     @property
