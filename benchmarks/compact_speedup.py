@@ -95,11 +95,14 @@ def mask(net: Net, model: str, f: float, seed: int) -> None:
                 module.weight[torch.randperm(n, generator=gen)[:k]] = 0
 
 
-def build_at(param, batch: int, device, arrays=None) -> Net:
+def build_at(param, batch: int, device, arrays=None, channels_last: bool = False) -> Net:
     net = Net(with_batch_size(param, batch), TEST)
     if arrays is not None:
         load_net_param_blobs(net, arrays, "<benchmark>")
-    return net.place(device)
+    net.place(device)
+    if channels_last:  # 4-D weights NHWC: convolutions then keep their activations NHWC
+        net.to(memory_format=torch.channels_last)
+    return net
 
 
 def one_target(model: str, target: float, args, device) -> dict:
@@ -112,13 +115,14 @@ def one_target(model: str, target: float, args, device) -> dict:
     dense_arrays = {e.name: [t.detach().float().numpy() for t in m.caffe_blobs()]
                     for e, m in masked.named_layers() if list(m.caffe_blobs())}
     small_arrays = {n: [t.float().numpy() for t in b] for n, b in result.weights.blobs.items()}
-    big = build_at(param, args.batch, device, dense_arrays)
-    small = build_at(result.net_param, args.batch, device, small_arrays)
+    big = build_at(param, args.batch, device, dense_arrays, args.channels_last)
+    small = build_at(result.net_param, args.batch, device, small_arrays, args.channels_last)
     t_big, t_small = totals(count_net(big, dense=True)), totals(count_net(small, dense=True))
     c = compare(small, big, rounds=args.rounds, iterations=args.iterations, warmup=args.warmup,
                 per_layer=False)
     theory = t_big.conv_macs / t_small.conv_macs
     row = {"model": model, "target": target, "filter_fraction": f, "round_to": args.round_to,
+           "channels_last": args.channels_last,
            "params_dense": t_big.params, "params_compact": t_small.params,
            "conv_macs_dense": t_big.conv_macs, "conv_macs_compact": t_small.conv_macs,
            "theoretical": theory, "forward_ms_dense": c.vs_forward_ms,
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--gpu", default=None)
     p.add_argument("--round-to", type=int, default=1)
+    p.add_argument("--channels-last", action="store_true",
+                   help="time both nets with NHWC (channels_last) weights and activations")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iterations", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
@@ -174,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
-    stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_compact_speedup_{args.model}_b{args.batch}"
+    layout = "_nhwc" if args.channels_last else ""
+    stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_compact_speedup_{args.model}_b{args.batch}{layout}"
     record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
               "device": str(device), "torch": torch.__version__, "command": command,
               "batch": args.batch, "rounds": args.rounds, "iterations": args.iterations,

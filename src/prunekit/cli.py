@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(speedup, "iterations", type=int, default=10, help="timed iterations per round (default 10)")
     _flag(speedup, "rounds", type=int, default=5, help="interleaved rounds (default 5)")
     _flag(speedup, "json", help="also write the results as JSON to this file")
+    _flag(speedup, "channels_last", action="store_true",
+          help="time both nets with NHWC weights and activations (often faster on CPUs)")
 
     export = commands.add_parser("export", help="ONNX or TorchScript file that runs without prunekit")
     _flag(export, "model", required=True, help="deploy prototxt (Input layers)")
@@ -145,7 +147,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.speedup import run_speedup
 
         return run_speedup(args.model, args.weights, args.vs_model, args.vs_weights, args.gpu,
-                           args.batch, args.phase, args.iterations, args.rounds, args.json)
+                           args.batch, args.phase, args.iterations, args.rounds, args.json,
+                           args.channels_last)
     if args.command == "export":
         from prunekit.commands.export import run_export
 

@@ -30,7 +30,8 @@ HEADER = ("speedup of --model over --vs-model: theoretical = conv MACs ratio (vs
           "measured = time ratio (vs / model); times in ms per batch, median of interleaved rounds")
 
 
-def build(model: str, weights: str | None, phase: int, batch: int | None, device) -> Net:
+def build(model: str, weights: str | None, phase: int, batch: int | None, device,
+          channels_last: bool = False) -> Net:
     param = caffe.read_net_prototxt(model)
     if batch:
         param = with_batch_size(param, batch)
@@ -38,12 +39,14 @@ def build(model: str, weights: str | None, phase: int, batch: int | None, device
     net.set_seed(0)
     if weights:
         load_caffemodel(net, weights)
-    return net.place(device)
+    net.place(device)
+    return net.use_channels_last() if channels_last else net
 
 
 def run_speedup(model: str, weights: str | None, vs_model: str, vs_weights: str | None,
                 gpu: str | None = None, batch: int | None = None, phase: str = "TEST",
-                iterations: int = 10, rounds: int = 5, json_out: str | None = None) -> int:
+                iterations: int = 10, rounds: int = 5, json_out: str | None = None,
+                channels_last: bool = False) -> int:
     phases = {"TRAIN": TRAIN, "TEST": TEST}
     if phase.upper() not in phases:
         raise PrunekitError(f"--phase '{phase}': expected TRAIN or TEST")
@@ -52,8 +55,8 @@ def run_speedup(model: str, weights: str | None, vs_model: str, vs_weights: str 
     device = resolve_device(gpu)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    net = build(model, weights, phases[phase.upper()], batch, device)
-    vs_net = build(vs_model, vs_weights, phases[phase.upper()], batch, device)
+    net = build(model, weights, phases[phase.upper()], batch, device, channels_last)
+    vs_net = build(vs_model, vs_weights, phases[phase.upper()], batch, device, channels_last)
     try:
         result = compare(net, vs_net, rounds=rounds, iterations=iterations)
     finally:
@@ -62,6 +65,7 @@ def run_speedup(model: str, weights: str | None, vs_model: str, vs_weights: str 
     print(format_table(result))
     if json_out:
         record = _record(result, model, weights, vs_model, vs_weights, device, net)
+        record["channels_last"] = channels_last
         atomic_write_text(json_out, json.dumps(record, indent=1) + "\n")
     return 0
 

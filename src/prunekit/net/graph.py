@@ -196,6 +196,15 @@ class Net(nn.Module):
                 place(self.device)
         return self
 
+    def use_channels_last(self) -> "Net":
+        """Store 4-D weights NHWC (``torch.channels_last``); the convolutions then produce NHWC
+        activations and the layers after them keep that layout. Results are the same (a
+        memory layout, not a shape); on CPUs oneDNN then skips its NCHW reorders, which matters
+        most for the narrow layers of pruned and decomposed nets (benchmarks/compact_speedup.py
+        --channels-last)."""
+        self.to(memory_format=torch.channels_last)
+        return self
+
     def close(self) -> None:
         """Stop prefetch threads of the data layers."""
         for module in self.data_layers():
