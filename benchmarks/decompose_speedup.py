@@ -62,10 +62,11 @@ def blobs_of(net: Net) -> dict:
             for e, m in net.named_layers() if list(m.caffe_blobs())}
 
 
-def build_at(param, batch: int, device, arrays: dict) -> Net:
+def build_at(param, batch: int, device, arrays: dict, channels_last: bool = False) -> Net:
     net = Net(with_batch_size(param, batch), TEST)
     load_net_param_blobs(net, arrays, "<benchmark>")
-    return net.place(device)
+    net.place(device)
+    return net.use_channels_last() if channels_last else net
 
 
 def run_model(args, device) -> list[dict]:
@@ -76,7 +77,7 @@ def run_model(args, device) -> list[dict]:
     start = time.perf_counter()
     energies = weight_energies(small, find_candidates(small, False))
     energy_s = time.perf_counter() - start
-    dense = build_at(param, args.batch, device, arrays)
+    dense = build_at(param, args.batch, device, arrays, args.channels_last)
     t_dense = totals(count_net(dense, dense=True))
     rows = []
     for ratio in args.ratios:
@@ -84,13 +85,14 @@ def run_model(args, device) -> list[dict]:
         ranks = auto_ranks(small, ratio, search=args.search, energies=energies)
         new_param, new = decompose_net(param, small, ranks)
         split_s = time.perf_counter() - start
-        dec = build_at(new_param, args.batch, device, {**arrays, **new})
+        dec = build_at(new_param, args.batch, device, {**arrays, **new}, args.channels_last)
         t_dec = totals(count_net(dec, dense=True))
         c = compare(dec, dense, rounds=args.rounds, iterations=args.iterations,
                     warmup=args.warmup, per_layer=False)
         theory = t_dense.conv_macs / t_dec.conv_macs
         rows.append({
             "model": args.model, "ratio": ratio, "search": args.search,
+            "channels_last": args.channels_last,
             "layers_split": len(ranks), "ranks": {n: k for n, (_, k) in ranks.items()},
             "conv_macs_dense": t_dense.conv_macs, "conv_macs_decomposed": t_dec.conv_macs,
             "theoretical": theory, "off_target": theory / ratio - 1,
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--channels-last", action="store_true",
+                   help="time both nets with NHWC (channels_last) weights and activations")
     p.add_argument("--note", default="", help="e.g. 'contended' for a shared machine")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
@@ -149,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
-    stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_decompose_speedup_{args.model}_b{args.batch}"
+    layout = "_nhwc" if args.channels_last else ""
+    stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_decompose_speedup_{args.model}_b{args.batch}{layout}"
     record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
               "device": str(device), "torch": torch.__version__, "command": command,
               "note": args.note, "batch": args.batch, "rounds": args.rounds,

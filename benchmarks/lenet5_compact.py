@@ -85,10 +85,13 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--gpu", default=None)
+    p.add_argument("--channels-last", action="store_true",
+                   help="prunekit speedup --channels-last (NHWC); prunekit time stays NCHW")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args()
     masked = Path(args.weights).resolve() if args.weights else best_model()
     gpu = ["--gpu", args.gpu] if args.gpu is not None else []
+    layout = ["--channels-last"] if args.channels_last else []
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         small = {}
@@ -104,7 +107,7 @@ def main() -> None:
         cli("speedup", "--model", str(small["deploy"][0]), "--weights", str(small["deploy"][1]),
             "--vs-model", str(EXP / "deploy.prototxt"), "--vs-weights", str(masked),
             "--batch", str(args.batch), "--rounds", str(args.rounds), "--iterations", "50",
-            "--json", str(t / "speedup.json"), *gpu)
+            "--json", str(t / "speedup.json"), *gpu, *layout)
         speed = json.loads((t / "speedup.json").read_text())
         time_ms = (forward_ms(EXP / "deploy.prototxt", masked, args.batch, gpu),
                    forward_ms(*small["deploy"], args.batch, gpu))
