@@ -46,14 +46,22 @@ REPO = HERE.parent
 from prunekit import caffe  # noqa: E402
 from prunekit.measure.machine import machine_name  # noqa: E402
 
-RUNS = {  # name -> (experiment folder, solver, baseline caffemodel)
+RUNS = {  # name -> (experiment folder, solver, baseline caffemodel[, train_val, deploy])
     "lenet300100/mag_weight": ("lenet300100", "solver_mag_weight.prototxt", "baseline_lenet300100.caffemodel"),
     "lenet5/mag_weight": ("lenet5", "solver_mag_weight.prototxt", "baseline_lenet5.caffemodel"),
     "lenet5/l1_row": ("lenet5", "solver_l1_row.prototxt", "baseline_lenet5.caffemodel"),
     "lenet5/fpgm_row": ("lenet5", "solver_fpgm_row.prototxt", "baseline_lenet5.caffemodel"),
     "lenet5/sfp_row": ("lenet5", "solver_sfp_row.prototxt", "baseline_lenet5.caffemodel"),
     "lenet5/gl_shape": ("lenet5", "solver_gl_shape.prototxt", "baseline_lenet5.caffemodel"),
+    "lenet5/slim_channel": ("lenet5", "solver_slim_channel.prototxt", "baseline_lenet5_bn.caffemodel",
+                            "train_val_bn.prototxt", "deploy_bn.prototxt"),
 }
+
+
+def nets_of(name: str) -> tuple[str, str]:
+    """(train_val, deploy) prototxt names of a run."""
+    run = RUNS[name]
+    return (run[3], run[4]) if len(run) > 3 else ("train_val.prototxt", "deploy.prototxt")
 PRUNED_TYPES = ("Convolution", "InnerProduct")
 
 
@@ -131,30 +139,32 @@ def speedup(deploy: Path, final: Path, work: Path, name: str, args) -> dict:
 
 
 def baseline_of(name: str) -> Path:
-    exp_name, _, baseline_name = RUNS[name]
+    exp_name, _, baseline_name = RUNS[name][:3]
     baseline = REPO / "compression_experiments" / exp_name / "weights" / baseline_name
     if not baseline.is_file():
-        raise SystemExit(f"{baseline} is missing: run sh compression_experiments/{exp_name}/train.sh")
+        raise SystemExit(f"{baseline} is missing: run sh compression_experiments/{exp_name}/train.sh"
+                         " (baseline_lenet5_bn: see baseline_bn_solver.prototxt)")
     return baseline
 
 
 def train_run(name: str, work: Path, reuse: bool) -> tuple[Path, float]:
-    exp_name, solver, _ = RUNS[name]
+    exp_name, solver, _ = RUNS[name][:3]
     return train(REPO / "compression_experiments" / exp_name, solver, baseline_of(name), work,
                  name, reuse)
 
 
 def measure_run(name: str, final: Path, seconds: float, work: Path, args) -> dict:
-    exp_name, solver, _ = RUNS[name]
+    exp_name, solver, _ = RUNS[name][:3]
     exp = REPO / "compression_experiments" / exp_name
     baseline = baseline_of(name)
+    train_val, deploy = nets_of(name)
     nonzero, total = weights_kept(final)
     row = {"run": name, "method": caffe.read_solver_prototxt(exp / solver).prune_method,
            "solver": f"compression_experiments/{exp_name}/{solver}",
            "params_kept": nonzero / total, "params_nonzero": nonzero, "params_total": total,
-           "top1_before": accuracy(exp / "train_val.prototxt", baseline),
-           "top1_after": accuracy(exp / "train_val.prototxt", final), "train_s": seconds}
-    row.update(speedup(exp / "deploy.prototxt", final, work, name, args))
+           "top1_before": accuracy(exp / train_val, baseline),
+           "top1_after": accuracy(exp / train_val, final), "train_s": seconds}
+    row.update(speedup(exp / deploy, final, work, name, args))
     return row
 
 
