@@ -8,8 +8,10 @@ For each model and each target conv-MAC reduction (``--targets 2 4``), in one pr
    weights, biases and BatchNorm statistics (tests/compact's ``randomise``);
 2. whole filters are zeroed, the same fraction f in every layer that may lose filters — every
    conv of VGG-16, branch2a/branch2b of every ResNet-50 block (the identity path keeps its
-   width) — with f chosen by bisection so that the conv MACs left after compaction are
-   1/target of the dense count (predicted from the layer shapes);
+   width; with ``--residual`` each stage's residual channels go too: the same random set in
+   its branch1 and every branch2c, so the Eltwise drops them) — with f chosen by bisection so
+   that the conv MACs left after compaction are 1/target of the dense count (predicted from
+   the layer shapes);
 3. ``prunekit.compact`` makes the smaller net (checked against the masked one);
 4. the masked (= dense-cost) net and the compacted net, both at ``--batch``, are timed in
    alternating rounds (``prunekit.measure.compare``): forward under no_grad and a plain
@@ -19,7 +21,7 @@ Theoretical speedup = dense conv MACs / compacted conv MACs (per image, prunekit
 convention); measured = dense time / compacted time. Times are ms per batch.
 
     python benchmarks/compact_speedup.py --model vgg16 --targets 2 4 --batch 8
-    python benchmarks/compact_speedup.py --model resnet50 --targets 2 4 --batch 8
+    python benchmarks/compact_speedup.py --model resnet50 --targets 2 4 --batch 8 [--residual]
     python benchmarks/compact_speedup.py --model vgg16 --batch 64 --gpu 0 [--round-to 8]
 
 Writes benchmarks/results/<date>T<hhmm>Z_<machine>_compact_speedup_<model>_b<batch>.json/.md.
@@ -62,37 +64,61 @@ def prunable(model: str, name: str) -> bool:
     return name.endswith("branch2a") or name.endswith("branch2b")
 
 
-def predicted_ratio(net: Net, model: str, f: float) -> float:
+def resnet_keep(name: str, f: float, residual: bool) -> tuple[float, float]:
+    """(output, input) channel fractions a ResNet-50 conv keeps: branch2a/2b lose f of their
+    filters, branch2b/2c f of their inputs; with ``residual`` each stage's Eltwise-coupled
+    channels (branch1 and branch2c outputs, and the inputs of the next blocks) lose f too."""
+    if not name.startswith("res"):
+        return 1.0, 1.0                                   # conv1
+    block, branch = name[3:].split("_", 1)
+    reads_residual = branch in ("branch1", "branch2a")
+    in_keep = (1 - f) if not reads_residual or (residual and block != "2a") else 1.0
+    out_keep = (1 - f) if branch in ("branch2a", "branch2b") or residual else 1.0
+    return out_keep, in_keep
+
+
+def predicted_ratio(net: Net, model: str, f: float, residual: bool = False) -> float:
     """Dense / compacted conv MACs if a fraction f of the prunable filters goes (and with them
     the consumers' input channels: the next conv in VGG, the next branch conv in ResNet)."""
     rows = [r for r in count_net(net, dense=True) if r.kind == "conv"]
     dense = left = 0.0
     previous_pruned = False
     for r in rows:
-        out_keep = 1 - f if prunable(model, r.name) else 1.0
-        in_keep = 1 - f if previous_pruned else 1.0
+        if model == "resnet50":
+            out_keep, in_keep = resnet_keep(r.name, f, residual)
+        else:
+            out_keep = 1 - f if prunable(model, r.name) else 1.0
+            in_keep = 1 - f if previous_pruned else 1.0
         dense += r.macs
         left += r.macs * out_keep * in_keep
         previous_pruned = prunable(model, r.name)
     return dense / left
 
 
-def fraction_for(net: Net, model: str, target: float) -> float:
+def fraction_for(net: Net, model: str, target: float, residual: bool = False) -> float:
     lo, hi = 0.0, 0.95
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if predicted_ratio(net, model, mid) < target else (lo, mid)
+        lo, hi = (mid, hi) if predicted_ratio(net, model, mid, residual) < target else (lo, mid)
     return hi
 
 
-def mask(net: Net, model: str, f: float, seed: int) -> None:
+def mask(net: Net, model: str, f: float, seed: int, residual: bool = False) -> None:
     gen = torch.Generator().manual_seed(seed)
+    stage_rows: dict[str, torch.Tensor] = {}  # one random set of residual channels per stage
     with torch.no_grad():
         for entry, module in net.named_layers():
-            if entry.type == "Convolution" and prunable(model, entry.name):
-                n = module.weight.shape[0]
-                k = min(int(round(f * n)), n - 1)
+            if entry.type != "Convolution":
+                continue
+            n = module.weight.shape[0]
+            k = min(int(round(f * n)), n - 1)
+            if prunable(model, entry.name):
                 module.weight[torch.randperm(n, generator=gen)[:k]] = 0
+            elif residual and entry.name.endswith(("branch1", "branch2c")):
+                stage = entry.name[3]
+                if stage not in stage_rows:
+                    stage_rows[stage] = torch.randperm(n, generator=gen)[:k]
+                module.weight[stage_rows[stage]] = 0
 
 
 def build_at(param, batch: int, device, arrays=None, channels_last: bool = False) -> Net:
@@ -109,8 +135,9 @@ def one_target(model: str, target: float, args, device) -> dict:
     param = caffe.read_net_prototxt(REPO / "compression_experiments" / model / "deploy.prototxt")
     masked = Net(with_batch_size(param, 1), TEST)
     randomise(masked, seed=args.seed)
-    f = fraction_for(masked, model, target)
-    mask(masked, model, f, args.seed)
+    residual = args.residual and model == "resnet50"
+    f = fraction_for(masked, model, target, residual)
+    mask(masked, model, f, args.seed, residual)
     result = compact(param, masked, args.round_to)
     dense_arrays = {e.name: [t.detach().float().numpy() for t in m.caffe_blobs()]
                     for e, m in masked.named_layers() if list(m.caffe_blobs())}
@@ -122,7 +149,7 @@ def one_target(model: str, target: float, args, device) -> dict:
                 per_layer=False)
     theory = t_big.conv_macs / t_small.conv_macs
     row = {"model": model, "target": target, "filter_fraction": f, "round_to": args.round_to,
-           "channels_last": args.channels_last,
+           "channels_last": args.channels_last, "residual_pruned": residual,
            "params_dense": t_big.params, "params_compact": t_small.params,
            "conv_macs_dense": t_big.conv_macs, "conv_macs_compact": t_small.conv_macs,
            "theoretical": theory, "forward_ms_dense": c.vs_forward_ms,
@@ -159,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--gpu", default=None)
     p.add_argument("--round-to", type=int, default=1)
+    p.add_argument("--residual", action="store_true",
+                   help="ResNet-50: also remove each stage's Eltwise-coupled residual channels")
     p.add_argument("--channels-last", action="store_true",
                    help="time both nets with NHWC (channels_last) weights and activations")
     p.add_argument("--rounds", type=int, default=3)
@@ -180,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
-    layout = "_nhwc" if args.channels_last else ""
+    layout = ("_residual" if args.residual and args.model == "resnet50" else "") + (
+        "_nhwc" if args.channels_last else "")
     stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_compact_speedup_{args.model}_b{args.batch}{layout}"
     record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
               "device": str(device), "torch": torch.__version__, "command": command,
