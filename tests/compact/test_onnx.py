@@ -1,5 +1,6 @@
 """The compacted nets are ordinary dense nets: exported with torch.onnx and run in onnxruntime,
-they reproduce the masked model's outputs (non-square kernels, groups, Concat, LRN, BatchNorm).
+they reproduce the masked model's outputs (non-square kernels, groups, Concat, LRN, BatchNorm;
+VGG-16 and ResNet-50 with the masks of test_models, as the issue asks).
 Skipped when onnx / onnxruntime are not installed (they are in the ``test`` extra)."""
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from _compact_helpers import (build, compact_and_compare, load_param, outputs, randomise,
-                              zero_filters)
-from test_models import INCEPTION, lenet5_input_variant
+from _compact_helpers import (EXP, build, compact_and_compare, conv_channels, half, load_param,
+                              outputs, randomise, zero_filters)
+from test_models import INCEPTION, _resnet_masks, lenet5_input_variant
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -61,7 +62,26 @@ def _masked_lenet():
     return param, net
 
 
-@pytest.mark.parametrize("make", [_masked_inception, _masked_lenet])
+def _masked_resnet50():
+    # Eltwise-coupled residual channels and BatchNorm+Scale shifts on removed channels
+    param = load_param(EXP / "resnet50" / "deploy.prototxt", drop=("prob",))
+    net = build(param)
+    _resnet_masks(net, randomise(net, seed=1))
+    return param, net
+
+
+def _masked_vgg16():
+    param = load_param(EXP / "vgg16" / "deploy.prototxt", drop=("prob",))
+    net = build(param)
+    gen = randomise(net, seed=0)
+    for name, shape in conv_channels(net).items():
+        if name != "fc8":
+            zero_filters(net, name, half(shape[0], gen))
+    return param, net
+
+
+@pytest.mark.parametrize("make", [_masked_inception, _masked_lenet, _masked_resnet50,
+                                  _masked_vgg16])
 def test_compacted_net_runs_in_onnxruntime(make, tmp_path: Path) -> None:
     param, net = make()
     _, small, worst = compact_and_compare(param, net)
