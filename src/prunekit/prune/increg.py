@@ -170,11 +170,15 @@ class IncReg(SolverHook):
             layer.weight.detach().numpy(), layer.weight.grad.numpy(), layer.running_rank,
             layer.reg, layer.group_pruned_host("Col"), table, n_p, solver.iter + 1,
             self.schedule.rank_start(), self.target_eff, self.config.aa, scheme)
-        if reduced:
-            self.emit("\n".join(app_log.reduce_reg(layer.name, group, old, new)
-                                for group, old, new in reduced))
+        self._emit_reduced(layer, reduced)
         if num_newly:
             self._pruned_now(layer, newly)
+
+    def _emit_reduced(self, layer: PrunedLayer, entries: list[tuple[int, float, float]]) -> None:
+        """The fork's ``reduce reg`` line for each (group, old λ, new λ), in one write."""
+        if entries:
+            self.emit("\n".join(app_log.reduce_reg(layer.name, group, old, new)
+                                for group, old, new in entries))
 
     def _pruned_now(self, layer: PrunedLayer, newly: np.ndarray) -> None:
         """Mark the crossers ``newly`` (host bool) pruned and queue their propagation."""
@@ -195,10 +199,7 @@ class IncReg(SolverHook):
                              rank_start=self.schedule.rank_start())
         if result.skipped:
             return False
-        reduced = [app_log.reduce_reg(layer.name, group, old, new)
-                   for group, old, new in result.reduced_entries()]
-        if reduced:  # one call, the same lines
-            self.emit("\n".join(reduced))
+        self._emit_reduced(layer, result.reduced_entries())
         layer.running_rank, layer.reg = result.running_rank, result.reg
         if result.num_newly:
             self._pruned_now(layer, result.newly_pruned)
