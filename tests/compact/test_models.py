@@ -187,7 +187,7 @@ def test_lenet5_zero_kernel_columns_shrink_the_kernel() -> None:
         w1 = net.layer("conv1").weight
         w1[:, :, :, [0, 4]] = 0             # outer kernel columns of every filter: 5x5 -> 5x3
         w1[:, :, 4, :] = 0                  # and the last row: alone it cannot go (symmetric pad)
-        net.layer("conv2").weight[:, :, :, 4] = 0   # pad 0: cannot go (would change the size)
+        net.layer("conv2").weight[:, :, :, 2:] = 0  # pad 0: 5x5 -> 5x2 reading a crop
     zero_filters(net, "conv1", half(20, gen))
     zero_filters(net, "conv2", half(50, gen))
     result, small, worst = compact_and_compare(param, net)
@@ -197,7 +197,15 @@ def test_lenet5_zero_kernel_columns_shrink_the_kernel() -> None:
     assert small.layer("conv1").weight.shape[2:] == (5, 3)
     assert any("rows [4] stay" in note for note in conv1.notes)
     conv2 = result.weights.changes["conv2"]
-    assert conv2.kernel is None and any("columns [4] stay" in n for n in conv2.notes)
+    assert conv2.kernel == (5, 2) and conv2.pad == (0, 0)
+    assert conv2.crop == (None, (0, 11)) and conv2.input_size == (14, 14)
+    crop = next(lp for lp in result.net_param.layer if lp.name == "conv2_crop_w")
+    assert (crop.type, crop.slice_param.axis, list(crop.slice_param.slice_point)) == \
+        ("Slice", 3, [11])
+    names = [lp.name for lp in result.net_param.layer]
+    assert names.index("conv2_crop_w") < names.index("conv2_crop_w_unused") < names.index("conv2")
+    assert next(lp for lp in result.net_param.layer if lp.name == "conv2").bottom[0] == \
+        "conv2_crop_w_0"
     cp = next(lp for lp in result.net_param.layer if lp.name == "conv1").convolution_param
     assert (cp.kernel_h, cp.kernel_w, cp.pad_h, cp.pad_w) == (5, 3, 2, 1)
     assert not cp.kernel_size and not cp.pad

@@ -40,6 +40,10 @@ class LayerChange:
     kernel: tuple[int, int] | None = None
     pad: tuple[int, int] | None = None
     notes: list[str] = field(default_factory=list)
+    #: Input crop per spatial axis, ((start, length) or None, ...) with the input's (H, W); the
+    #: prototxt gets Slice layers for it (kernel_trim.py). None: the conv reads its whole input.
+    crop: tuple[tuple[int, int] | None, tuple[int, int] | None] | None = None
+    input_size: tuple[int, int] | None = None
 
 
 @dataclass
@@ -96,18 +100,19 @@ def _weighted(plan: Plan, w: Weighted, bn_shift: dict[int, torch.Tensor]):
         geo = module.geometry
         spatial = plan.trace.versions[w.input].shape[2:]
         trim = trim_kernel(weight, geo.stride, geo.pad, geo.dilation, spatial)
-        kernel = pad = None
+        kernel = pad = crop = None
         if trim is not None:
             notes += list(trim.notes)
             if trim.changed(geo.kernel):
                 (r0, r1), (c0, c1) = trim.keep
                 weight = weight[:, :, r0:r1, c0:c1]
                 kernel, pad = (r1 - r0, c1 - c0), trim.pad
+                crop = trim.crop if trim.crop != (None, None) else None
         new.append(weight.contiguous())
     else:
         weight = weight.reshape(len(kept_rows), -1)
         new.append((weight.t() if module.transpose else weight).contiguous())
-        kernel = pad = None
+        kernel = pad = crop = None
     notes += _scattered(new[0] if w.layer.kind == "conv" else weight, layout.groups)
     if w.has_bias:
         bias = module.bias.detach()
@@ -122,7 +127,8 @@ def _weighted(plan: Plan, w: Weighted, bn_shift: dict[int, torch.Tensor]):
     change = LayerChange(
         w.name, w.layer.entry.type, tuple(module.weight.shape), tuple(new[0].shape),
         num_output=len(kept_rows) if len(kept_rows) != n else None,
-        group=groups if groups != g else None, kernel=kernel, pad=pad, notes=notes)
+        group=groups if groups != g else None, kernel=kernel, pad=pad, notes=notes, crop=crop,
+        input_size=tuple(spatial) if crop is not None else None)
     return new, change
 
 
