@@ -1,5 +1,6 @@
 """The method zoo through the real CLI on the real LeNet experiment files (shortened runs):
-L1_Row on LeNet-5 compacts to half the filters (>= 2x fewer conv MACs); Mag_Weight on
+L1_Row on LeNet-5 compacts to half the filters (>= 2x fewer conv MACs); Reg_Shape learns a
+smaller conv2 kernel that compact emits (with a Slice crop) and that tests the same; Mag_Weight on
 LeNet-300-100 leaves exactly its targets; a wrong unit is a clear error."""
 
 from __future__ import annotations
@@ -48,6 +49,35 @@ def test_l1_row_lenet5_compacts_to_half_the_filters(workdir: Path) -> None:
     layers = json.loads((workdir / "flops.json").read_text())["layers"]
     conv = sum(l["macs"] for l in layers if l["type"] == "Convolution")
     assert 1_888_000 / conv >= 2.0
+
+
+def _accuracy(proc) -> float:
+    return float(re.findall(r"\] accuracy = ([0-9.]+)", proc.stderr)[-1])
+
+
+def test_reg_shape_lenet5_kernel_compacts_and_scores_the_same(workdir: Path) -> None:
+    solver = _short_solver(workdir, "lenet5", "solver_reg_shape.prototxt", {
+        "max_iter: 2000": "max_iter: 30", "AA: 0.005": "AA: 0.25",      # 4 iterations an edge
+        "test_iter: 10": "test_iter: 2", "test_interval: 500": "test_interval: 30"})
+    proc = run_cli(["train", "--solver", solver.name], workdir, check=True)
+    assert proc.stdout.count("conv2 prunes its kernel") >= 3 and "(target reached)" in proc.stdout
+    final = re.search(r"Pruning done\. Final model: (\S+) \(Reg_Shape, kernels conv2 (\d)x(\d)\)",
+                      proc.stderr)
+    assert final and int(final[2]) * int(final[3]) <= 10
+    for net in ("deploy", "train_val_shape"):
+        run_cli(["compact", "--model", f"{net}.prototxt", "--weights", final[1], "--out-model",
+                 f"small_{net}.prototxt", "--out-weights", f"small_{net}.caffemodel"], workdir,
+                check=True)
+    small = {lp.name: lp for lp in caffe.read_net_prototxt(workdir / "small_deploy.prototxt").layer}
+    cp = small["conv2"].convolution_param
+    assert (cp.kernel_h, cp.kernel_w) == (int(final[2]), int(final[3]))
+    assert any(lp.type == "Slice" and lp.name.startswith("conv2_crop") for lp in small.values())
+    masked = run_cli(["test", "--model", "train_val_shape.prototxt", "--weights", final[1],
+                      "--iterations", "2"], workdir, check=True)
+    compacted = run_cli(["test", "--model", "small_train_val_shape.prototxt", "--weights",
+                         "small_train_val_shape.caffemodel", "--iterations", "2"], workdir,
+                        check=True)
+    assert _accuracy(masked) == _accuracy(compacted)
 
 
 def test_mag_weight_lenet300100_keeps_its_targets(workdir: Path) -> None:

@@ -42,7 +42,7 @@ UNITS = ("Col", "Row")
 #: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
 ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL", "Slim")
 #: Units each method accepts.
-METHOD_UNITS = {"Reg": UNITS, "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
+METHOD_UNITS = {"Reg": UNITS + ("Shape",), "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
                 "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape"),
                 "Slim": ("Channel",)}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
@@ -205,6 +205,9 @@ class PruneConfig:
                 fail(f"target_reg must be > 0 with prune_method '{self.prune_method}' "
                      f"(got {self.target_reg}); a group is pruned once its factor reaches it, "
                      "about 5e3 to 1e4 x AA")
+            if self.unit == "Shape":
+                self._validate_reg_shape(fail)
+                return
         elif self.method == "SPP":
             if not self.aa > 0:
                 fail(f"AA must be > 0 with prune_method '{self.prune_method}' (got {self.aa}); "
@@ -264,6 +267,16 @@ class PruneConfig:
         if not self.standard_incre_pr > self.incre_pr_bottomline:
             fail(f"standard_incre_pr ({self.standard_incre_pr}) must be greater than "
                  f"incre_pr_bottomline ({self.incre_pr_bottomline})")
+
+    def _validate_reg_shape(self, fail) -> None:
+        """Reg_Shape reads AA, target_reg, kk and prune_begin_iter; the stage fields of
+        Reg_Col/Reg_Row are not used."""
+        if self.acc_borderline > 0:
+            fail(f"acc_borderline: {self.acc_borderline} (accuracy-floor mode) is not available "
+                 f"with prune_method '{self.prune_method}'; set acc_borderline: -1 and give "
+                 "prune_ratio per layer (the share of kernel taps to remove)")
+        if not 0 < self.kk < 1:
+            fail(f"kk must be in (0, 1) (got {self.kk})")
 
     def _validate_zoo(self, fail) -> None:
         """The fields the method zoo reads (docs/methods/README.md); the fork's stage fields

@@ -20,6 +20,7 @@ METHODS: dict[str, str] = {
     "SFP": "prunekit.prune.sfp:SoftFilter",
     "GL": "prunekit.prune.group_lasso:GroupLasso",
     "GL_Shape": "prunekit.prune.kernel_shape:KernelShapeLasso",
+    "Reg_Shape": "prunekit.prune.kernel_shape_increg:KernelShapeIncReg",
     "Slim": "prunekit.prune.slimming:NetworkSlimming",
 }
 
