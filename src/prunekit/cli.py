@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(compact, "round_to", type=int, default=1,
           help="keep filter counts multiples of N (tensor cores; default 1)")
     _flag(compact, "phase", default="TEST", help="TEST (default) or TRAIN net to compact")
+    _flag(compact, "fold_bn", action="store_true",
+          help="then fold BatchNorm (+ Scale) into the conv before it (inference only; TEST)")
 
     decompose = commands.add_parser(
         "decompose", help="low-rank split of conv (Tai et al.) and InnerProduct layers (accnn)")
@@ -97,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(speedup, "json", help="also write the results as JSON to this file")
     _flag(speedup, "channels_last", action="store_true",
           help="time both nets with NHWC weights and activations (often faster on CPUs)")
+    _flag(speedup, "fold_bn", action="store_true",
+          help="fold BatchNorm (+ Scale) into the conv before it in both nets before timing "
+          "(as deployed; TEST phase only)")
 
     export = commands.add_parser("export", help="ONNX or TorchScript file that runs without prunekit")
     _flag(export, "model", required=True, help="deploy prototxt (Input layers)")
@@ -136,7 +141,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.compact import run_compact
 
         return run_compact(args.model, args.weights, args.out_model, args.out_weights,
-                           args.round_to, args.phase)
+                           args.round_to, args.phase, args.fold_bn)
     if args.command == "decompose":
         from prunekit.commands.decompose import run_decompose
 
@@ -148,7 +153,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_speedup(args.model, args.weights, args.vs_model, args.vs_weights, args.gpu,
                            args.batch, args.phase, args.iterations, args.rounds, args.json,
-                           args.channels_last)
+                           args.channels_last, args.fold_bn)
     if args.command == "export":
         from prunekit.commands.export import run_export
 

@@ -1,11 +1,15 @@
 """``prunekit compact --model M --weights W --out-model M2 --out-weights W2 [--round-to N]
-[--phase TEST]``: a zero-masked model in, a physically smaller model with the same outputs out.
+[--phase TEST] [--fold-bn]``: a zero-masked model in, a physically smaller model with the same
+outputs out.
 
 Steps: build the ``--phase`` net at batch 1 with the masked weights, plan and slice
 (:mod:`prunekit.compact`), build the compacted net from the new prototxt with the new blobs (its
 shapes are checked on the way), run both on one random input and compare (TEST phase; TRAIN
 nets have random Dropout), then write the prototxt and caffemodel atomically and print the
-report (stdout). Nothing is written when the check fails. See docs/compact.md.
+report (stdout). Nothing is written when the check fails. With ``--fold-bn`` (TEST only) the
+compacted model's BatchNorm + Scale layers are then folded into the convs before them
+(:mod:`prunekit.compact.fold_bn`, an inference-only model), and the folded net is what the check
+compares with the masked one and what is written. See docs/compact.md.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import os
 
 from prunekit import caffe
-from prunekit.compact import build_compacted, compact
+from prunekit.compact import build_compacted, build_with_blobs, compact
+from prunekit.compact.fold_bn import TRAIN_PHASE_ERROR, BNFolding, fold_batch_norms
 from prunekit.compact.report import check_line, format_report
-from prunekit.compact.save import save_compacted
+from prunekit.compact.save import compacted_blobs, save_blobs
 from prunekit.compact.verify import compare
 from prunekit.errors import PrunekitError
 from prunekit.measure.flops import count_net
@@ -30,10 +35,12 @@ CHECK_TOLERANCE = 1e-3
 
 
 def run_compact(model: str, weights: str, out_model: str, out_weights: str,
-                round_to: int = 1, phase: str = "TEST") -> int:
+                round_to: int = 1, phase: str = "TEST", fold_bn: bool = False) -> int:
     phases = {"TRAIN": TRAIN, "TEST": TEST}
     if phase.upper() not in phases:
         raise PrunekitError(f"--phase '{phase}': expected TRAIN or TEST")
+    if fold_bn and phases[phase.upper()] == TRAIN:
+        raise PrunekitError(TRAIN_PHASE_ERROR)
     if round_to is None or round_to < 1:
         raise PrunekitError(f"--round-to {round_to}: expected a channel multiple of at least 1")
     for flag, source, target in (("--out-model", model, out_model),
@@ -44,14 +51,20 @@ def run_compact(model: str, weights: str, out_model: str, out_weights: str,
     net_param = caffe.read_net_prototxt(model)
     original = caffe.layer_blobs(caffe.read_caffemodel(weights), weights)
     net = Net(with_batch_size(net_param, 1), phases[phase.upper()], source=model)
-    new = None
+    new = folded_net = None
+    folding: BNFolding | None = None
     try:
         _load_all(net, original, model, weights)
         compaction = compact(net_param, net, round_to)
         new = build_compacted(compaction, net.phase, source=out_model)
+        out_param, out_blobs = compaction.net_param, compacted_blobs(compaction, original)
+        if fold_bn:
+            folding = fold_batch_norms(out_param, out_blobs)
+            out_param, out_blobs = folding.net_param, folding.blobs
+            folded_net = build_with_blobs(out_param, out_blobs, TEST, source=out_model)
         if net.phase == TEST:
-            diffs = compare(net, new, compaction.stop_layers())
-            check = check_line(diffs)
+            diffs = compare(net, folded_net or new, compaction.stop_layers())
+            check = check_line(diffs, checked="compacted+folded" if fold_bn else "compacted")
             bad = [d for d in diffs if d.relative > CHECK_TOLERANCE]
             if bad:
                 raise PrunekitError(f"internal check failed, nothing written: {check} (a prunekit "
@@ -60,12 +73,14 @@ def run_compact(model: str, weights: str, out_model: str, out_weights: str,
             check = check_line(None, "TRAIN phase: Dropout draws differ between the two nets")
         report = format_report(compaction, count_net(net), count_net(new, dense=True), check)
     finally:
-        net.close()
-        if new is not None:
-            new.close()
-    caffe.write_prototxt(out_model, compaction.net_param)
-    save_compacted(out_weights, compaction, original)
+        for each in (net, new, folded_net):
+            if each is not None:
+                each.close()
+    caffe.write_prototxt(out_model, out_param)
+    save_blobs(out_weights, out_param, out_blobs)
     print(report)
+    if folding is not None:
+        print("fold-bn: " + "\n".join(folding.lines()))
     print(f"Wrote {out_model} and {out_weights}")
     return 0
 

@@ -5,7 +5,9 @@ Typical use: A = the compacted model (``prunekit compact``), B = the dense origi
 zero-masked model (whose measured speedup over the dense one is ~1: zeros are not skipped).
 Both nets are built for the same phase and batch size on the same device; timing alternates
 between them (see :mod:`prunekit.measure.compare`). The table goes to stdout; ``--json F`` also
-writes every number plus the machine, device, torch version and date.
+writes every number plus the machine, device, torch version and date. ``--fold-bn`` folds the
+BatchNorm (+ Scale) layers of both nets into the convs before them (in memory, TEST phase:
+:mod:`prunekit.compact.fold_bn`) before timing, so both are timed as they would be deployed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 
 from prunekit import caffe
 from prunekit.atomic import atomic_write_text
+from prunekit.compact.fold_bn import TRAIN_PHASE_ERROR, BNFolding, fold_batch_norms
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.measure.compare import Comparison, compare
@@ -24,14 +27,15 @@ from prunekit.measure.machine import machine_name
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
-from prunekit.net.weights import load_caffemodel
+from prunekit.net.weights import load_caffemodel, load_net_param_blobs, net_blobs
 
 HEADER = ("speedup of --model over --vs-model: theoretical = conv MACs ratio (vs / model), "
           "measured = time ratio (vs / model); times in ms per batch, median of interleaved rounds")
 
 
 def build(model: str, weights: str | None, phase: int, batch: int | None, device,
-          channels_last: bool = False) -> Net:
+          channels_last: bool = False, fold_bn: bool = False) -> tuple[Net, BNFolding | None]:
+    """The net to time, and what ``fold_bn`` folded (None without it)."""
     param = caffe.read_net_prototxt(model)
     if batch:
         param = with_batch_size(param, batch)
@@ -39,24 +43,38 @@ def build(model: str, weights: str | None, phase: int, batch: int | None, device
     net.set_seed(0)
     if weights:
         load_caffemodel(net, weights)
+    folding = None
+    if fold_bn:  # fold what the net holds (file weights, or fillers where the file has none)
+        folding = fold_batch_norms(param, net_blobs(net))
+        net.close()
+        net = Net(folding.net_param, phase, source=model)
+        net.set_seed(0)
+        load_net_param_blobs(net, folding.blobs, weights or model)
     net.place(device)
-    return net.use_channels_last() if channels_last else net
+    return (net.use_channels_last() if channels_last else net), folding
 
 
 def run_speedup(model: str, weights: str | None, vs_model: str, vs_weights: str | None,
                 gpu: str | None = None, batch: int | None = None, phase: str = "TEST",
                 iterations: int = 10, rounds: int = 5, json_out: str | None = None,
-                channels_last: bool = False) -> int:
+                channels_last: bool = False, fold_bn: bool = False) -> int:
     phases = {"TRAIN": TRAIN, "TEST": TEST}
     if phase.upper() not in phases:
         raise PrunekitError(f"--phase '{phase}': expected TRAIN or TEST")
+    if fold_bn and phases[phase.upper()] == TRAIN:
+        raise PrunekitError(TRAIN_PHASE_ERROR)
     if iterations < 1 or rounds < 1:
         raise PrunekitError("--iterations and --rounds must be at least 1")
     device = resolve_device(gpu)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    net = build(model, weights, phases[phase.upper()], batch, device, channels_last)
-    vs_net = build(vs_model, vs_weights, phases[phase.upper()], batch, device, channels_last)
+    net, folding = build(model, weights, phases[phase.upper()], batch, device, channels_last,
+                         fold_bn)
+    vs_net, vs_folding = build(vs_model, vs_weights, phases[phase.upper()], batch, device,
+                               channels_last, fold_bn)
+    for flag, done in (("--model", folding), ("--vs-model", vs_folding)):
+        if done is not None:
+            print(f"fold-bn {flag}: " + "\n".join(done.lines()))
     try:
         result = compare(net, vs_net, rounds=rounds, iterations=iterations)
     finally:
@@ -66,6 +84,10 @@ def run_speedup(model: str, weights: str | None, vs_model: str, vs_weights: str 
     if json_out:
         record = _record(result, model, weights, vs_model, vs_weights, device, net)
         record["channels_last"] = channels_last
+        record["fold_bn"] = fold_bn
+        if fold_bn:
+            record["folded_batch_norms"] = {"model": len(folding.folded),
+                                            "vs_model": len(vs_folding.folded)}
         atomic_write_text(json_out, json.dumps(record, indent=1) + "\n")
     return 0
 

@@ -8,7 +8,8 @@ zero structure and carries each removal through the graph:
 * fold_constants.py — removed non-zero constants go into a bias, a BatchNorm mean or a carrier;
 * kernel_trim.py — all-zero outer kernel rows/columns go, with the pad adjusted;
 * slice_weights.py — the new blobs; rewrite_prototxt.py — the new prototxt fields;
-* verify.py — masked vs compacted outputs on a random input; report.py — the printed report.
+* verify.py — masked vs compacted outputs on a random input; report.py — the printed report;
+* fold_bn.py — (``--fold-bn``, inference only) BatchNorm + Scale folded into the conv before them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import PHASE_NAMES, Net
 from prunekit.net.weights import load_net_param_blobs
 
-__all__ = ["Compaction", "compact", "build_compacted", "LayerChange"]
+__all__ = ["Compaction", "compact", "build_compacted", "build_with_blobs", "LayerChange"]
 
 
 @dataclass
@@ -54,8 +55,15 @@ def compact(net_param: caffe_pb2.NetParameter, net: Net, round_to: int = 1) -> C
 def build_compacted(compaction: Compaction, phase: int, source: str = "<compacted>") -> Net:
     """The compacted net for ``phase`` (batch 1) with its blobs loaded; its layer shapes are
     checked against the blobs on the way (a mismatch would be a prunekit bug)."""
-    net = Net(with_batch_size(compaction.net_param, 1), phase, source=source)
     arrays = {name: [t.float().numpy() for t in blobs]
               for name, blobs in compaction.weights.blobs.items()}
-    load_net_param_blobs(net, arrays, source)
+    return build_with_blobs(compaction.net_param, arrays, phase, source)
+
+
+def build_with_blobs(net_param: caffe_pb2.NetParameter, blobs: dict, phase: int,
+                     source: str) -> Net:
+    """The net of ``net_param`` for ``phase`` (batch 1) with ``blobs`` (layer name → numpy
+    arrays) loaded and shape-checked: how compacted (and BN-folded) models are checked."""
+    net = Net(with_batch_size(net_param, 1), phase, source=source)
+    load_net_param_blobs(net, blobs, source)
     return net

@@ -83,14 +83,14 @@ def _ratio(a: int, b: int) -> float:
     return a / b if b else float("inf")
 
 
-def check_line(diffs: list[BlobDiff] | None, reason: str = "") -> str:
-    """One line: the largest masked-vs-compacted difference on the compared blobs."""
+def check_line(diffs: list[BlobDiff] | None, reason: str = "", checked: str = "compacted") -> str:
+    """One line: the largest masked-vs-``checked`` difference on the compared blobs."""
     if diffs is None:
         return f"self-check: skipped ({reason})"
     if not diffs:
         return "self-check: no output to compare"
     worst = max(diffs, key=lambda d: d.relative)
-    return (f"self-check (random input, {len(diffs)} blob(s)): max |masked - compacted| = "
+    return (f"self-check (random input, {len(diffs)} blob(s)): max |masked - {checked}| = "
             f"{worst.max_abs:.3g} on '{worst.name}' (output scale {worst.scale:.3g}, "
             f"relative {worst.relative:.2g})")
 

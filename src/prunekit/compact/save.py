@@ -18,26 +18,51 @@ from prunekit.caffe import caffe_pb2
 from prunekit.compact import Compaction
 
 
-def compacted_caffemodel(compaction: Compaction,
-                         original: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
-    """A NetParameter with the compacted weights (see the module docstring); ``original`` is
-    the masked caffemodel's blobs by layer name (``caffe.layer_blobs``)."""
-    out = caffe_pb2.NetParameter(name=compaction.net_param.name)
-    seen: set[str] = set()
+def compacted_blobs(compaction: Compaction,
+                    original: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    """The blobs of every layer of the compacted prototxt by name (see the module docstring);
+    ``original`` is the masked caffemodel's blobs by layer name (``caffe.layer_blobs``)."""
+    out: dict[str, list[np.ndarray]] = {}
     for layer in compaction.net_param.layer:
+        if layer.name in out:
+            continue
+        new = compaction.weights.blobs.get(layer.name)
+        out[layer.name] = ([t.detach().float().numpy() for t in new] if new is not None
+                           else original.get(layer.name, []))
+    return out
+
+
+def blobs_caffemodel(net_param: caffe_pb2.NetParameter,
+                     blobs: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
+    """A NetParameter with every layer of ``net_param`` once per name (prototxt order) and its
+    blobs from ``blobs`` (none for layers it lacks)."""
+    out = caffe_pb2.NetParameter(name=net_param.name)
+    seen: set[str] = set()
+    for layer in net_param.layer:
         if layer.name in seen:
             continue
         seen.add(layer.name)
         lp = out.layer.add()
         lp.CopyFrom(layer)
-        new = compaction.weights.blobs.get(layer.name)
-        arrays = ([t.detach().float().numpy() for t in new] if new is not None
-                  else original.get(layer.name, []))
-        caffe.set_layer_blobs(lp, arrays)
+        caffe.set_layer_blobs(lp, blobs.get(layer.name, []))
     return out
+
+
+def compacted_caffemodel(compaction: Compaction,
+                         original: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
+    """A NetParameter with the compacted weights (see the module docstring); ``original`` is
+    the masked caffemodel's blobs by layer name (``caffe.layer_blobs``)."""
+    return blobs_caffemodel(compaction.net_param, compacted_blobs(compaction, original))
 
 
 def save_compacted(path: str | os.PathLike, compaction: Compaction,
                    original: dict[str, list[np.ndarray]]) -> None:
     """Write the compacted weights as a binary ``.caffemodel`` (atomically)."""
     caffe.write_caffemodel(path, compacted_caffemodel(compaction, original))
+
+
+def save_blobs(path: str | os.PathLike, net_param: caffe_pb2.NetParameter,
+               blobs: dict[str, list[np.ndarray]]) -> None:
+    """Write ``blobs`` for the layers of ``net_param`` as a binary ``.caffemodel`` (atomically),
+    e.g. a compacted model after :func:`prunekit.compact.fold_bn.fold_batch_norms`."""
+    caffe.write_caffemodel(path, blobs_caffemodel(net_param, blobs))

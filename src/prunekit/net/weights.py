@@ -65,6 +65,14 @@ def _match_shape(array: np.ndarray, shape: tuple[int, ...], layer: str, index: i
     )
 
 
+def net_blobs(net: Net) -> dict[str, list[np.ndarray]]:
+    """Every layer's current blobs as float32 CPU arrays by layer name (``caffe.layer_blobs``'
+    form), e.g. to rewrite a built net's prototxt and load the result into a new net."""
+    return {entry.name: [t.detach().to("cpu", torch.float32).numpy()
+                         for t in module.caffe_blobs()]
+            for entry, module in net.named_layers()}
+
+
 def net_to_caffemodel(net: Net):
     """A NetParameter with every layer of ``net`` and its current blobs, as Caffe's ToProto."""
     out = caffe.caffe_pb2.NetParameter(name=net.net_name)
