@@ -17,14 +17,21 @@ For each model and each target conv-MAC reduction (``--targets 2 4``), in one pr
    alternating rounds (``prunekit.measure.compare``): forward under no_grad and a plain
    forward+backward step, medians over rounds.
 
+With ``--fold-bn`` both nets have their BatchNorm + Scale layers folded into the convs before
+them (``prunekit.compact.fold_bn``, as deployed; each folded net is checked against its unfolded
+one on a batch-1 random input) before step 4.
+
 Theoretical speedup = dense conv MACs / compacted conv MACs (per image, prunekit flops'
 convention); measured = dense time / compacted time. Times are ms per batch.
 
     python benchmarks/compact_speedup.py --model vgg16 --targets 2 4 --batch 8
     python benchmarks/compact_speedup.py --model resnet50 --targets 2 4 --batch 8 [--residual]
+    python benchmarks/compact_speedup.py --model resnet50 --batch 8 --channels-last --residual \
+        --fold-bn
     python benchmarks/compact_speedup.py --model vgg16 --batch 64 --gpu 0 [--round-to 8]
 
-Writes benchmarks/results/<date>T<hhmm>Z_<machine>_compact_speedup_<model>_b<batch>.json/.md.
+Writes benchmarks/results/<date>T<hhmm>Z_<machine>_compact_speedup_<model>_b<batch>[_round<N>]
+[_residual][_nhwc][_fold-bn].json/.md.
 """
 
 from __future__ import annotations
@@ -46,7 +53,9 @@ sys.path.insert(0, str(REPO / "tests" / "compact"))
 from _compact_helpers import randomise  # noqa: E402
 
 from prunekit import caffe  # noqa: E402
-from prunekit.compact import compact  # noqa: E402
+from prunekit.compact import build_with_blobs, compact  # noqa: E402
+from prunekit.compact.fold_bn import fold_batch_norms  # noqa: E402
+from prunekit.compact.verify import compare as compare_outputs  # noqa: E402
 from prunekit.device import resolve_device  # noqa: E402
 from prunekit.measure.compare import compare  # noqa: E402
 from prunekit.measure.flops import count_net, totals  # noqa: E402
@@ -77,29 +86,44 @@ def resnet_keep(name: str, f: float, residual: bool) -> tuple[float, float]:
     return out_keep, in_keep
 
 
-def predicted_ratio(net: Net, model: str, f: float, residual: bool = False) -> float:
+def kept(n: int, keep: float, round_to: int = 1) -> int:
+    """Channels of ``n`` a layer keeps when a fraction 1 − ``keep`` of them is zeroed (as
+    :func:`mask` does), rounded up to a multiple of ``round_to`` as compaction does."""
+    if keep >= 1.0:
+        return n
+    left = n - min(int(round((1.0 - keep) * n)), n - 1)
+    return min(n, -(-left // round_to) * round_to)
+
+
+def predicted_ratio(net: Net, model: str, f: float, residual: bool = False,
+                    round_to: int = 1) -> float:
     """Dense / compacted conv MACs if a fraction f of the prunable filters goes (and with them
-    the consumers' input channels: the next conv in VGG, the next branch conv in ResNet)."""
+    the consumers' input channels: the next conv in VGG, the next branch conv in ResNet), with
+    the kept counts rounded up to ``round_to`` as ``compact --round-to`` does."""
     rows = [r for r in count_net(net, dense=True) if r.kind == "conv"]
     dense = left = 0.0
     previous_pruned = False
     for r in rows:
+        n_out, c_in = net.layer(r.name).weight.shape[:2]
         if model == "resnet50":
             out_keep, in_keep = resnet_keep(r.name, f, residual)
         else:
             out_keep = 1 - f if prunable(model, r.name) else 1.0
             in_keep = 1 - f if previous_pruned else 1.0
         dense += r.macs
-        left += r.macs * out_keep * in_keep
+        left += (r.macs * kept(n_out, out_keep, round_to) / n_out
+                 * kept(c_in, in_keep, round_to) / c_in)
         previous_pruned = prunable(model, r.name)
     return dense / left
 
 
-def fraction_for(net: Net, model: str, target: float, residual: bool = False) -> float:
+def fraction_for(net: Net, model: str, target: float, residual: bool = False,
+                 round_to: int = 1) -> float:
     lo, hi = 0.0, 0.95
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if predicted_ratio(net, model, mid, residual) < target else (lo, mid)
+        ratio = predicted_ratio(net, model, mid, residual, round_to)
+        lo, hi = (mid, hi) if ratio < target else (lo, mid)
     return hi
 
 
@@ -131,25 +155,53 @@ def build_at(param, batch: int, device, arrays=None, channels_last: bool = False
     return net
 
 
+#: Folded vs unfolded outputs further apart than this (relative to the output scale): a bug.
+FOLD_TOLERANCE = 1e-4
+
+
+def folded(param, arrays: dict, what: str):
+    """``param`` and ``arrays`` with BatchNorm + Scale folded into the convs, after checking the
+    folded net against the unfolded one on a random batch-1 input (TEST phase)."""
+    folding = fold_batch_norms(param, arrays)
+    before = build_with_blobs(param, arrays, TEST, f"<{what}>")
+    after = build_with_blobs(folding.net_param, folding.blobs, TEST, f"<{what} folded>")
+    worst = max(d.relative for d in compare_outputs(before, after, set()))
+    before.close()
+    after.close()
+    print(f"{what}: {folding.summary()}; max |unfolded - folded| / output scale {worst:.2g}",
+          file=sys.stderr)
+    if worst > FOLD_TOLERANCE:
+        raise SystemExit(f"{what}: folded net differs from the unfolded one ({worst:.3g})")
+    return folding.net_param, folding.blobs, len(folding.folded)
+
+
 def one_target(model: str, target: float, args, device) -> dict:
     param = caffe.read_net_prototxt(REPO / "compression_experiments" / model / "deploy.prototxt")
     masked = Net(with_batch_size(param, 1), TEST)
     randomise(masked, seed=args.seed)
     residual = args.residual and model == "resnet50"
-    f = fraction_for(masked, model, target, residual)
+    f = fraction_for(masked, model, target, residual, args.round_to)
     mask(masked, model, f, args.seed, residual)
     result = compact(param, masked, args.round_to)
     dense_arrays = {e.name: [t.detach().float().numpy() for t in m.caffe_blobs()]
                     for e, m in masked.named_layers() if list(m.caffe_blobs())}
     small_arrays = {n: [t.float().numpy() for t in b] for n, b in result.weights.blobs.items()}
-    big = build_at(param, args.batch, device, dense_arrays, args.channels_last)
-    small = build_at(result.net_param, args.batch, device, small_arrays, args.channels_last)
+    big_param, small_param, folds = param, result.net_param, (0, 0)
+    if args.fold_bn:
+        big_param, dense_arrays, n_big = folded(param, dense_arrays, f"{model} dense")
+        small_param, small_arrays, n_small = folded(small_param, small_arrays,
+                                                    f"{model} {target:g}x compact")
+        folds = (n_big, n_small)
+    big = build_at(big_param, args.batch, device, dense_arrays, args.channels_last)
+    small = build_at(small_param, args.batch, device, small_arrays, args.channels_last)
     t_big, t_small = totals(count_net(big, dense=True)), totals(count_net(small, dense=True))
     c = compare(small, big, rounds=args.rounds, iterations=args.iterations, warmup=args.warmup,
                 per_layer=False)
     theory = t_big.conv_macs / t_small.conv_macs
     row = {"model": model, "target": target, "filter_fraction": f, "round_to": args.round_to,
            "channels_last": args.channels_last, "residual_pruned": residual,
+           "fold_bn": args.fold_bn, "folded_batch_norms_dense": folds[0],
+           "folded_batch_norms_compact": folds[1],
            "params_dense": t_big.params, "params_compact": t_small.params,
            "conv_macs_dense": t_big.conv_macs, "conv_macs_compact": t_small.conv_macs,
            "theoretical": theory, "forward_ms_dense": c.vs_forward_ms,
@@ -169,7 +221,8 @@ TABLE = ("| date | model | batch | device | target | filters removed | conv GMAC
 
 
 def table_line(date: str, row: dict, batch: int, device: str, command: str) -> str:
-    return (f"| {date} | {row['model']} | {batch} | {device} | {row['target']:g}x "
+    model = row["model"] + (" fold-bn" if row.get("fold_bn") else "")
+    return (f"| {date} | {model} | {batch} | {device} | {row['target']:g}x "
             f"| {row['filter_fraction']:.3f} | {row['conv_macs_dense'] / 1e9:.3f} → "
             f"{row['conv_macs_compact'] / 1e9:.3f} | {row['theoretical']:.2f}x "
             f"| {row['forward_ms_dense']:.1f} → {row['forward_ms_compact']:.1f} "
@@ -190,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="ResNet-50: also remove each stage's Eltwise-coupled residual channels")
     p.add_argument("--channels-last", action="store_true",
                    help="time both nets with NHWC (channels_last) weights and activations")
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold BatchNorm + Scale into the convs of both nets before timing")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iterations", type=int, default=1)
     p.add_argument("--warmup", type=int, default=1)
@@ -209,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
-    layout = ("_residual" if args.residual and args.model == "resnet50" else "") + (
-        "_nhwc" if args.channels_last else "")
+    layout = (f"_round{args.round_to}" if args.round_to > 1 else "") + (
+        "_residual" if args.residual and args.model == "resnet50" else "") + (
+        "_nhwc" if args.channels_last else "") + ("_fold-bn" if args.fold_bn else "")
     stem = out / f"{now:%Y-%m-%dT%H%MZ}_{slug}_compact_speedup_{args.model}_b{args.batch}{layout}"
     record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
               "device": str(device), "torch": torch.__version__, "command": command,
