@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -66,6 +67,11 @@ def nets_of(name: str) -> tuple[str, str]:
     run = RUNS[name]
     return (run[3], run[4]) if len(run) > 3 else ("train_val.prototxt", "deploy.prototxt")
 PRUNED_TYPES = ("Convolution", "InnerProduct")
+
+
+#: Environment of the trainings: with --jobs J side by side, each gets cores/J OpenMP threads
+#: (set in main), since oversubscribed threads spin and slow every run many times over.
+TRAIN_ENV: dict[str, str] | None = None
 
 
 def cli(args: list[str], **kw) -> subprocess.CompletedProcess:
@@ -115,7 +121,7 @@ def train(exp: Path, solver: str, baseline: Path, work: Path, name: str,
     path = work / f"{name.replace('/', '_')}_solver.prototxt"
     caffe.write_prototxt(path, param)
     start = time.perf_counter()
-    proc = cli(["train", "--solver", str(path), "--weights", str(baseline)])
+    proc = cli(["train", "--solver", str(path), "--weights", str(baseline)], env=TRAIN_ENV)
     seconds = time.perf_counter() - start
     (work / f"{name.replace('/', '_')}.log").write_text(proc.stderr + proc.stdout)
     seconds_file.write_text(f"{seconds}\n")
@@ -203,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="methods_table_"))
     work.mkdir(parents=True, exist_ok=True)
     names = args.only or list(RUNS)
+    global TRAIN_ENV
+    if args.jobs > 1:
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        TRAIN_ENV = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     for name in names:
         baseline_of(name)
     print(f"training {', '.join(names)} ({args.jobs} at a time; work folder {work}) ...", flush=True)
