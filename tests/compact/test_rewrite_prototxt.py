@@ -11,7 +11,7 @@ import torch
 from _compact_helpers import load_param, randomise, zero_filters
 from prunekit import caffe
 from prunekit.compact import build_compacted, compact
-from prunekit.compact.save import save_compacted
+from prunekit.compact.save import compacted_blobs, save_blobs
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel
@@ -85,7 +85,7 @@ def test_files_round_trip_and_load_in_both_phases(tmp_path: Path) -> None:
                      for e, m in net.named_layers() if m.caffe_blobs()})
     result = compact(param, net)
     caffe.write_prototxt(tmp_path / "c.prototxt", result.net_param)
-    save_compacted(tmp_path / "c.caffemodel", result, original)
+    save_blobs(tmp_path / "c.caffemodel", result.net_param, compacted_blobs(result, original))
     reread = caffe.read_net_prototxt(tmp_path / "c.prototxt")
     assert reread == result.net_param
     blobs = caffe.layer_blobs(caffe.read_caffemodel(tmp_path / "c.caffemodel"))

@@ -48,19 +48,6 @@ def blobs_caffemodel(net_param: caffe_pb2.NetParameter,
     return out
 
 
-def compacted_caffemodel(compaction: Compaction,
-                         original: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
-    """A NetParameter with the compacted weights (see the module docstring); ``original`` is
-    the masked caffemodel's blobs by layer name (``caffe.layer_blobs``)."""
-    return blobs_caffemodel(compaction.net_param, compacted_blobs(compaction, original))
-
-
-def save_compacted(path: str | os.PathLike, compaction: Compaction,
-                   original: dict[str, list[np.ndarray]]) -> None:
-    """Write the compacted weights as a binary ``.caffemodel`` (atomically)."""
-    caffe.write_caffemodel(path, compacted_caffemodel(compaction, original))
-
-
 def save_blobs(path: str | os.PathLike, net_param: caffe_pb2.NetParameter,
                blobs: dict[str, list[np.ndarray]]) -> None:
     """Write ``blobs`` for the layers of ``net_param`` as a binary ``.caffemodel`` (atomically),
