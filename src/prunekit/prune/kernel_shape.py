@@ -22,6 +22,11 @@ from prunekit.prune.group_lasso import add_group_lasso_grad_
 from prunekit.prune.mask_method import MaskedLayer, MaskMethod
 
 
+def max_taps(ratio: float, kh: int, kw: int) -> int:
+    """Taps a kh×kw kernel may keep when ``ratio`` of them are to go (at least one)."""
+    return max(1, int((1.0 - ratio) * kh * kw + 1e-9))
+
+
 def best_window(energy: torch.Tensor, allowed: torch.Tensor, max_taps: int) -> tuple[int, int, int, int]:
     """(a, h, b, w): the window rows a..a+h−1, columns b..b+w−1 with h·w ≤ ``max_taps``, inside
     the ``allowed`` taps (bool [kh, kw]), that keeps the most ``energy`` ([kh, kw], Σw² per tap);
@@ -68,8 +73,7 @@ class KernelShapeLasso(MaskMethod):
         kh, kw = w.shape[2:]
         energy = w.double().pow(2).sum(dim=(0, 1)).cpu()
         allowed = layer.kept().any(0).any(0).cpu()
-        max_taps = max(1, int((1.0 - ratio) * kh * kw + 1e-9))
-        a, h, b, width = best_window(energy, allowed, max_taps)
+        a, h, b, width = best_window(energy, allowed, max_taps(ratio, kh, kw))
         layer.shape_kept = (h, width)
         keep = torch.zeros(kh, kw, dtype=torch.bool)
         keep[a:a + h, b:b + width] = True

@@ -32,7 +32,7 @@ import torch
 
 from prunekit.log import get_logger
 from prunekit.prune.increg_math import scheme1_increment
-from prunekit.prune.kernel_shape import KernelShapeLasso
+from prunekit.prune.kernel_shape import KernelShapeLasso, max_taps
 from prunekit.prune.mask_method import MaskedLayer
 
 EDGES = ("top row", "bottom row", "left column", "right column")
@@ -93,8 +93,7 @@ class KernelShapeIncReg(KernelShapeLasso):
                        for layer in self.layers]
 
     def max_taps(self, layer: MaskedLayer) -> int:
-        kh, kw = layer.weight.shape[2:]
-        return max(1, int((1.0 - layer.prune_ratio) * kh * kw + 1e-9))
+        return max_taps(layer.prune_ratio, *layer.weight.shape[2:])
 
     # ------------------------------------------------------------------ hooks
     def on_start(self, solver) -> None:
