@@ -15,7 +15,8 @@ from prunekit.caffe.binaryproto import (
     write_caffemodel,
     write_solverstate,
 )
-from prunekit.caffe.blobs import array_to_blob, blob_shape, blob_to_array, layer_blobs, set_layer_blobs
+from prunekit.caffe.blobs import (array_to_blob, blob_shape, blob_to_array, layer_blobs,
+                                  net_with_blobs, set_layer_blobs)
 from prunekit.caffe.datum import array_to_datum, datum_from_bytes, datum_to_array
 from prunekit.caffe.prototxt import (
     parse_net_text,
@@ -35,6 +36,7 @@ __all__ = [
     "read_caffemodel", "write_caffemodel", "read_solverstate", "write_solverstate",
     "read_binaryproto", "write_binaryproto",
     "blob_shape", "blob_to_array", "array_to_blob", "layer_blobs", "set_layer_blobs",
+    "net_with_blobs",
     "datum_to_array", "array_to_datum", "datum_from_bytes",
     "needs_upgrade", "upgrade_net", "upgrade_v1_layer",
 ]

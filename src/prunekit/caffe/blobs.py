@@ -81,6 +81,23 @@ def set_layer_blobs(layer_param, arrays) -> None:
         layer_param.blobs.append(array_to_blob(arr))
 
 
+def net_with_blobs(net_param: caffe_pb2.NetParameter,
+                   blobs: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
+    """A caffemodel NetParameter: every layer of ``net_param`` once per name (prototxt order,
+    as Caffe's snapshots store a TRAIN/TEST pair) with its blobs from ``blobs`` (none for
+    layers it lacks)."""
+    out = caffe_pb2.NetParameter(name=net_param.name)
+    seen: set[str] = set()
+    for layer in net_param.layer:
+        if layer.name in seen:
+            continue
+        seen.add(layer.name)
+        lp = out.layer.add()
+        lp.CopyFrom(layer)
+        set_layer_blobs(lp, blobs.get(layer.name, []))
+    return out
+
+
 def _set_legacy_shape(blob: caffe_pb2.BlobProto, shape: tuple[int, ...]) -> None:
     if len(shape) > 4:
         raise PrunekitError(f"a {len(shape)}-d array {list(shape)} cannot be stored in the "

@@ -32,24 +32,8 @@ def compacted_blobs(compaction: Compaction,
     return out
 
 
-def blobs_caffemodel(net_param: caffe_pb2.NetParameter,
-                     blobs: dict[str, list[np.ndarray]]) -> caffe_pb2.NetParameter:
-    """A NetParameter with every layer of ``net_param`` once per name (prototxt order) and its
-    blobs from ``blobs`` (none for layers it lacks)."""
-    out = caffe_pb2.NetParameter(name=net_param.name)
-    seen: set[str] = set()
-    for layer in net_param.layer:
-        if layer.name in seen:
-            continue
-        seen.add(layer.name)
-        lp = out.layer.add()
-        lp.CopyFrom(layer)
-        caffe.set_layer_blobs(lp, blobs.get(layer.name, []))
-    return out
-
-
 def save_blobs(path: str | os.PathLike, net_param: caffe_pb2.NetParameter,
                blobs: dict[str, list[np.ndarray]]) -> None:
     """Write ``blobs`` for the layers of ``net_param`` as a binary ``.caffemodel`` (atomically),
     e.g. a compacted model after :func:`prunekit.compact.fold_bn.fold_batch_norms`."""
-    caffe.write_caffemodel(path, blobs_caffemodel(net_param, blobs))
+    caffe.write_caffemodel(path, caffe.net_with_blobs(net_param, blobs))

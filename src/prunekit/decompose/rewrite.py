@@ -111,13 +111,4 @@ def decomposed_caffemodel(net_param, original: dict[str, list[np.ndarray]],
                           blobs: dict[str, list[np.ndarray]]):
     """Every layer of the decomposed prototxt once (prototxt order) with its blobs: the new ones
     for split layers, the original file's for the others."""
-    out = caffe_pb2.NetParameter(name=net_param.name)
-    seen: set[str] = set()
-    for layer in net_param.layer:
-        if layer.name in seen:
-            continue
-        seen.add(layer.name)
-        lp = out.layer.add()
-        lp.CopyFrom(layer)
-        caffe.set_layer_blobs(lp, blobs.get(layer.name, original.get(layer.name, [])))
-    return out
+    return caffe.net_with_blobs(net_param, {**original, **blobs})
