@@ -1,26 +1,50 @@
 """Atomic file writes: a crash or a Ctrl-C never leaves a half-written snapshot behind.
 
 Data goes to a temporary file in the destination's folder, is flushed and fsync'ed, then renamed
-over the destination with ``os.replace`` (atomic on POSIX within one file system).
+over the destination with ``os.replace`` (atomic on POSIX within one file system). ``mkstemp``
+creates its file with mode 0600; before the rename the file gets the mode an ordinary ``open``
+would have given it (0666 less the umask), so models and logs on a shared lab server stay readable
+by the group as the user's umask says.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from prunekit.errors import PrunekitError
+
+
+def umask_mode(base: int = 0o666) -> int:
+    """``base`` less the process umask: the mode ``open()``/``mkdir`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
+def _folder_of(path: Path) -> Path:
+    """The folder ``path`` goes into; a user error (not a traceback) when it cannot hold files."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise PrunekitError(f"cannot write {path}: {folder} {what}")
+    return folder
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = _folder_of(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, umask_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -33,3 +57,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Text flavour of :func:`atomic_write_bytes` (UTF-8)."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary path beside ``path`` for writers that only take a file name (ONNX, TorchScript).
+
+    The file written there is renamed to ``path`` (with the umask mode) when the block ends
+    without an exception, and removed otherwise, so ``path`` is either untouched or complete.
+    """
+    path = Path(path)
+    folder = _folder_of(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, umask_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -12,13 +12,13 @@ The file is written to a temporary name and renamed: no half-written model is le
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 
 import torch
 from torch import nn
 
 from prunekit import caffe
+from prunekit.atomic import atomic_output
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.net.batch_size import with_batch_size
@@ -101,21 +101,9 @@ def _onnx(wrapper, example, path: str, inputs, net: Net, opset: int) -> None:
 
 
 def _atomic(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="tmp-export-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():  # tracing notes on Python control flow: expected here
-            warnings.simplefilter("ignore")
-            write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing notes on Python control flow: expected here
+        write(tmp)
 
 
 def _check(path: str, expected, got) -> None:
