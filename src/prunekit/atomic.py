@@ -11,6 +11,17 @@ import tempfile
 from pathlib import Path
 
 
+def new_file_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: what ``open()``/``mkdir`` would give a new file/folder.
+
+    Temporary files and folders are created private (0600/0700); renamed into place they would
+    stay so, and a dataset or model made for a group would be unreadable to the others.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
@@ -21,6 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
