@@ -127,6 +127,7 @@ def test_experiment_prunes_snapshots_and_resumes_from_jpegs(tmp_path, image_dbs,
     assert start, first.stdout[:2000]
     assert start.group(1) == "1", start.group(0)  # filler weights: nothing is pruned yet
     assert _iterations(first.stderr) == [0, 1]
+    assert "use global statistics while training" not in first.stderr  # statistics were loaded
     assert re.findall(r"\*\*\*\* Step (\d+) \(after update\)", first.stdout) == ["1", "2"]
     losses = [float(x) for x in re.findall(r"Iteration \d+, loss = ([\d.e+-]+)", first.stderr)]
     # finite; not necessarily small: at pixel-scale inputs the random nets' logits can saturate
