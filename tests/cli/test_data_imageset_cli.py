@@ -170,3 +170,15 @@ def test_shuffle_is_a_function_of_the_seed(tmp_path: Path) -> None:
     assert sorted((k[9:], v) for k, v in s5) == sorted((k[9:], v) for k, v in plain)
     numbers = [int(k[:8]) for k, _ in s5]  # positions after shuffling; the broken file's is a gap
     assert numbers == sorted(numbers) and len(set(range(17)) - set(numbers)) == 1
+
+
+def test_progress_bar_with_images_per_second(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "1")  # as on a terminal
+    proc = imageset(tmp_path, ["--resize_height=8", "--resize_width=8"])
+    assert proc.returncode == 0
+    assert re.search(r"imageset \[#+\] 17/17 [\d,.]+ images/s", proc.stderr)
+    proc = run_cli(["data", "mean", "db", "m.binaryproto"], tmp_path)
+    assert re.search(r"mean \[#+\] 16/16 [\d,.]+ images/s", proc.stderr)
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "0")
+    proc = run_cli(["data", "mean", "db", "m2.binaryproto"], tmp_path)
+    assert "images/s" not in proc.stderr and "\r" not in proc.stderr

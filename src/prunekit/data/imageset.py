@@ -133,6 +133,7 @@ def _records(entries: list[ListEntry], tasks: list[_Task], results: Iterable[_Re
     for index, (entry, task, result) in enumerate(zip(entries, tasks, results)):
         bar.update()
         if result is None:
+            bar.clear()
             log.error("Could not open or find file %s (list line %d)", task[0], entry.line)
             report.skipped.append(entry)
             continue
@@ -145,7 +146,9 @@ def _records(entries: list[ListEntry], tasks: list[_Task], results: Iterable[_Re
         yield b"%08d_" % index + entry.path, value
         report.written += 1
         if report.written % _LOG_EVERY == 0:
+            bar.clear()
             log.info("Processed %d files.", report.written)
+    bar.clear()
     if report.written % _LOG_EVERY:
         log.info("Processed %d files.", report.written)
     if report.written == 0:
