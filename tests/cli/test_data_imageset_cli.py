@@ -160,10 +160,11 @@ def test_one_and_two_workers_write_the_same_lmdb(tmp_path: Path) -> None:
 def test_shuffle_is_a_function_of_the_seed(tmp_path: Path) -> None:
     flags = ["--resize_height=8", "--resize_width=8", "--threads=2"]
     for name, extra in [("plain", []), ("s5", ["--shuffle", "--seed", "5"]),
-                        ("s5b", ["-shuffle=true", "-seed=5"]), ("s6", ["--shuffle", "--seed=6"])]:
+                        ("s5b", ["-shuffle=true", "-seed=5"]), ("s6", ["--shuffle", "--seed=6"]),
+                        ("off", ["--shuffle=false", "--seed=5"])]:
         assert imageset(tmp_path, [*flags, *extra], name).returncode == 0
-    plain, s5, s5b, s6 = (read_lmdb(tmp_path / n) for n in ("plain", "s5", "s5b", "s6"))
-    assert s5 == s5b
+    plain, s5, s5b, s6, off = (read_lmdb(tmp_path / n) for n in ("plain", "s5", "s5b", "s6", "off"))
+    assert s5 == s5b and off == plain
     assert [k[9:] for k, _ in s5] != [k[9:] for k, _ in plain]
     assert [k[9:] for k, _ in s5] != [k[9:] for k, _ in s6]
     # the same Datums, keyed by their shuffled position
