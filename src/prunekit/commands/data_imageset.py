@@ -46,7 +46,7 @@ def run_data_imageset(root: str, list_file: str, db_name: str, gray: bool = Fals
     options = ImagesetOptions(
         color=not gray, resize_height=max(0, resize_height), resize_width=max(0, resize_width),
         encoded=encoded or bool(encode_type), encode_type=encode_type, check_size=check_size,
-        shuffle=shuffle, seed=seed, threads=threads or default_workers())
+        threads=threads or default_workers())
     report = convert_imageset(root, entries, db_name, options, list_file, log)
     if report.skipped:
         shown = ", ".join(f"{e.line} ({e.name})" for e in report.skipped[:20])

@@ -30,7 +30,8 @@ _LOG_EVERY = 1000  # Caffe commits and logs "Processed N files." every 1000 imag
 
 @dataclass(frozen=True)
 class ImagesetOptions:
-    """convert_imageset's flags. ``encode_type`` "" with ``encoded``: each file's own extension."""
+    """convert_imageset's flags (``--shuffle`` acts on the list before, see :func:`shuffled`).
+    ``encode_type`` "" with ``encoded``: each file's own extension is its encoding."""
 
     color: bool = True
     resize_height: int = 0
@@ -38,8 +39,6 @@ class ImagesetOptions:
     encoded: bool = False
     encode_type: str = ""
     check_size: bool = False
-    shuffle: bool = False
-    seed: int = 0
     threads: int = 1
 
 
