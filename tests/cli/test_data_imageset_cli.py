@@ -160,13 +160,26 @@ def test_one_and_two_workers_write_the_same_lmdb(tmp_path: Path) -> None:
 def test_shuffle_is_a_function_of_the_seed(tmp_path: Path) -> None:
     flags = ["--resize_height=8", "--resize_width=8", "--threads=2"]
     for name, extra in [("plain", []), ("s5", ["--shuffle", "--seed", "5"]),
-                        ("s5b", ["-shuffle=true", "-seed=5"]), ("s6", ["--shuffle", "--seed=6"])]:
+                        ("s5b", ["-shuffle=true", "-seed=5"]), ("s6", ["--shuffle", "--seed=6"]),
+                        ("off", ["--shuffle=false", "--seed=5"])]:
         assert imageset(tmp_path, [*flags, *extra], name).returncode == 0
-    plain, s5, s5b, s6 = (read_lmdb(tmp_path / n) for n in ("plain", "s5", "s5b", "s6"))
-    assert s5 == s5b
+    plain, s5, s5b, s6, off = (read_lmdb(tmp_path / n) for n in ("plain", "s5", "s5b", "s6", "off"))
+    assert s5 == s5b and off == plain
     assert [k[9:] for k, _ in s5] != [k[9:] for k, _ in plain]
     assert [k[9:] for k, _ in s5] != [k[9:] for k, _ in s6]
     # the same Datums, keyed by their shuffled position
     assert sorted((k[9:], v) for k, v in s5) == sorted((k[9:], v) for k, v in plain)
     numbers = [int(k[:8]) for k, _ in s5]  # positions after shuffling; the broken file's is a gap
     assert numbers == sorted(numbers) and len(set(range(17)) - set(numbers)) == 1
+
+
+def test_progress_bar_with_images_per_second(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "1")  # as on a terminal
+    proc = imageset(tmp_path, ["--resize_height=8", "--resize_width=8"])
+    assert proc.returncode == 0
+    assert re.search(r"imageset \[#+\] 17/17 [\d,.]+ images/s", proc.stderr)
+    proc = run_cli(["data", "mean", "db", "m.binaryproto"], tmp_path)
+    assert re.search(r"mean \[#+\] 16/16 [\d,.]+ images/s", proc.stderr)
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "0")
+    proc = run_cli(["data", "mean", "db", "m2.binaryproto"], tmp_path)
+    assert "images/s" not in proc.stderr and "\r" not in proc.stderr

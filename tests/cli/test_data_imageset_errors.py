@@ -117,3 +117,13 @@ def run_imageset_no_slash(tmp_path: Path, root: Path, listfile: Path):
     from cli_helpers import run_cli
 
     return run_cli(["data", "imageset", str(root), str(listfile), "db"], tmp_path)
+
+
+def test_one_resize_dimension_warns_and_keeps_the_size(tmp_path: Path) -> None:
+    listfile = write_list(tmp_path, GOOD[:1])
+    proc = imageset(tmp_path, ["--resize_height=10"], listfile=listfile)
+    assert proc.returncode == 0 and "resized only when both are > 0" in proc.stderr
+    from prunekit.caffe import caffe_pb2
+
+    datum = caffe_pb2.Datum.FromString(read_lmdb(tmp_path / "db")[0][1])
+    assert (datum.height, datum.width) == (224, 142)  # img_001.jpg as it is (manifest.tsv)

@@ -40,10 +40,13 @@ def run_data_imageset(root: str, list_file: str, db_name: str, gray: bool = Fals
     log.info("A total of %d images.", len(entries))
     if encode_type and not encoded:
         log.info("encode_type specified, assuming encoded=true.")
+    if (resize_height > 0) != (resize_width > 0):
+        log.warning("--resize_height %d --resize_width %d: images are resized only when both "
+                    "are > 0 (as in Caffe); not resizing", resize_height, resize_width)
     options = ImagesetOptions(
         color=not gray, resize_height=max(0, resize_height), resize_width=max(0, resize_width),
         encoded=encoded or bool(encode_type), encode_type=encode_type, check_size=check_size,
-        shuffle=shuffle, seed=seed, threads=threads or default_workers())
+        threads=threads or default_workers())
     report = convert_imageset(root, entries, db_name, options, list_file, log)
     if report.skipped:
         shown = ", ".join(f"{e.line} ({e.name})" for e in report.skipped[:20])

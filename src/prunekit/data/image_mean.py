@@ -72,6 +72,7 @@ def compute_image_mean(db_path: str, log: logging.Logger) -> ImageMean:
                 count += 1
                 bar.update()
                 if count % _LOG_EVERY == 0:
+                    bar.clear()
                     log.info("Processed %d files.", count)
         if count % _LOG_EVERY:
             log.info("Processed %d files.", count)

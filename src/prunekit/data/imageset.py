@@ -30,7 +30,8 @@ _LOG_EVERY = 1000  # Caffe commits and logs "Processed N files." every 1000 imag
 
 @dataclass(frozen=True)
 class ImagesetOptions:
-    """convert_imageset's flags. ``encode_type`` "" with ``encoded``: each file's own extension."""
+    """convert_imageset's flags (``--shuffle`` acts on the list before, see :func:`shuffled`).
+    ``encode_type`` "" with ``encoded``: each file's own extension is its encoding."""
 
     color: bool = True
     resize_height: int = 0
@@ -38,8 +39,6 @@ class ImagesetOptions:
     encoded: bool = False
     encode_type: str = ""
     check_size: bool = False
-    shuffle: bool = False
-    seed: int = 0
     threads: int = 1
 
 
@@ -133,6 +132,7 @@ def _records(entries: list[ListEntry], tasks: list[_Task], results: Iterable[_Re
     for index, (entry, task, result) in enumerate(zip(entries, tasks, results)):
         bar.update()
         if result is None:
+            bar.clear()
             log.error("Could not open or find file %s (list line %d)", task[0], entry.line)
             report.skipped.append(entry)
             continue
@@ -145,7 +145,9 @@ def _records(entries: list[ListEntry], tasks: list[_Task], results: Iterable[_Re
         yield b"%08d_" % index + entry.path, value
         report.written += 1
         if report.written % _LOG_EVERY == 0:
+            bar.clear()
             log.info("Processed %d files.", report.written)
+    bar.clear()
     if report.written % _LOG_EVERY:
         log.info("Processed %d files.", report.written)
     if report.written == 0:

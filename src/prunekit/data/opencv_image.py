@@ -11,8 +11,6 @@ tests/data/test_imageset_fixture.py).
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 
@@ -84,7 +82,3 @@ def decode_native(data: bytes) -> np.ndarray | None:
         return None
     return np.ascontiguousarray(to_chw(image))
 
-
-def fs_path(path: bytes) -> str:
-    """A raw list-file path (bytes) as the str OpenCV and open() take."""
-    return os.fsdecode(path)
