@@ -10,6 +10,10 @@ The network follows the Caffe model-zoo ResNet-50 of KaimingHe/deep-residual-net
 and blob names, bottleneck blocks with a projection shortcut (branch1) on the first block of
 each stage, stride 2 on branch1 and branch2a of res3a/res4a/res5a, frozen BatchNorm
 (use_global_stats) followed by a Scale with bias, and no conv bias except on conv1.
+Fillers, used only where no --weights caffemodel supplies a layer: msra (He et al.) on the convs,
+xavier on fc1000, Caffe's defaults elsewhere (biases 0, Scale 1). BatchNorm has no filler: its
+statistics start at 0 (moving_average_factor 0), which a frozen BatchNorm turns into
+x / sqrt(eps), so a start without a caffemodel still needs one that holds BN statistics.
 
 train_val adds the ImageNet LMDB data layers, the loss, the two accuracies and, on all 53
 convolutions, the Caffe_IncReg prune_param blocks (prune_ratio 0.9, per-layer
@@ -115,6 +119,7 @@ def conv(name, bottom, num_output, kernel, stride, pad, *, bias, prune):
         cp.append(("stride", str(stride)))
     if not bias:
         cp.append(("bias_term", "false"))
+    cp.append(("weight_filler", [("type", q("msra"))]))
     body.append(("convolution_param", cp))
     return layer(name, "Convolution", [bottom], [name], *body)
 
@@ -177,7 +182,8 @@ def body_layers(with_prune: bool) -> list:
                         ("pooling_param", [("pool", "AVE"), ("kernel_size", "7"),
                                            ("stride", "1")])))
     layers.append(layer("fc1000", "InnerProduct", ["pool5"], ["fc1000"],
-                        ("inner_product_param", [("num_output", "1000")])))
+                        ("inner_product_param", [("num_output", "1000"),
+                                                   ("weight_filler", [("type", q("xavier"))])])))
     return layers
 
 

@@ -3,8 +3,11 @@
 set -e
 dir=compression_experiments/vgg16
 weights=$dir/weights/baseline_vgg16.caffemodel
+# the LMDBs and mean file named in train_val.prototxt, and the baseline: each missing one is
+# named with the command that makes it (data/README.md has the whole ImageNet recipe)
+. compression_experiments/imagenet_inputs.sh
+check_imagenet_inputs "$dir/train_val.prototxt" "$weights" VGG-16
 mkdir -p "$dir/weights"
-[ -f "$weights" ] || { echo "train.sh: pretrained model missing: put the VGG-16 caffemodel at $weights" >&2; exit 1; }
 stamp=$(date +%Y%m%d-%H%M)
 gpu=""; [ -n "$1" ] && gpu="--gpu $1"
 prunekit train --solver "$dir/solver.prototxt" --weights "$weights" $gpu \

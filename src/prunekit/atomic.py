@@ -18,13 +18,6 @@ from pathlib import Path
 from prunekit.errors import PrunekitError
 
 
-def umask_mode(base: int = 0o666) -> int:
-    """``base`` less the process umask: the mode ``open()``/``mkdir`` would give a new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return base & ~mask
-
-
 def _folder_of(path: Path) -> Path:
     """The folder ``path`` goes into; a user error (not a traceback) when it cannot hold files."""
     folder = path.parent if str(path.parent) else Path(".")
@@ -32,6 +25,17 @@ def _folder_of(path: Path) -> Path:
         what = "is not a folder" if folder.exists() else "does not exist"
         raise PrunekitError(f"cannot write {path}: {folder} {what}")
     return folder
+
+
+def new_file_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: what ``open()``/``mkdir`` would give a new file/folder.
+
+    Temporary files and folders are created private (0600/0700); renamed into place they would
+    stay so, and a dataset or model made for a group would be unreadable to the others.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -44,7 +48,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, umask_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -72,7 +76,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, umask_mode())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -116,7 +116,50 @@ def build_parser() -> argparse.ArgumentParser:
     mnist = datasets.add_parser("mnist", help="MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
     _flag(mnist, "out", required=True, help="folder for mnist_train_lmdb and mnist_test_lmdb")
     _flag(mnist, "idx_dir", help="folder with the four MNIST IDX files (default: embedded digits)")
+    _add_image_data_parsers(datasets)
     return parser
+
+
+def _bool_flag(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    """A gflags boolean: ``-name``/``--name`` sets it, ``-noname``/``--noname`` clears it
+    (``-name=true``/``-name=false`` become those two in :func:`_normalise_flags`)."""
+    _flag(parser, name, action="store_true", default=False, help=help)
+    parser.add_argument(f"-no{name}", f"--no{name}", dest=name, action="store_false",
+                        help=argparse.SUPPRESS)
+
+
+def _add_image_data_parsers(datasets) -> None:
+    """``data imageset`` / ``data mean`` / ``data list``: Caffe's convert_imageset and
+    compute_image_mean, and the list file they read (docs/data.md)."""
+    imageset = datasets.add_parser(
+        "imageset", help="LMDB of Datums from image files listed in a file (convert_imageset)")
+    imageset.add_argument("root", metavar="ROOT/", help="folder the list's paths are relative to")
+    imageset.add_argument("list_file", metavar="LISTFILE", help="'relative/path label' lines")
+    imageset.add_argument("db_name", metavar="DB_NAME", help="LMDB folder to create (must not exist)")
+    _bool_flag(imageset, "gray", help="read images as one gray channel")
+    _bool_flag(imageset, "shuffle", help="shuffle the list (the order depends only on --seed)")
+    _flag(imageset, "seed", type=int, default=0, help="--shuffle's seed (default 0)")
+    _flag(imageset, "backend", default="lmdb", help="lmdb (the only one supported)")
+    _flag(imageset, "resize_width", type=int, default=0, help="width to resize to (with height)")
+    _flag(imageset, "resize_height", type=int, default=0, help="height to resize to (with width)")
+    _bool_flag(imageset, "check_size", help="stop if the images differ in size")
+    _bool_flag(imageset, "encoded", help="store the (JPEG/PNG) file in the Datum, not pixels")
+    _flag(imageset, "encode_type", default="", help="jpg or png: re-encode images as this")
+    _flag(imageset, "threads", type=int, help="decoding worker processes (default: all cores)")
+
+    mean = datasets.add_parser("mean", help="per-pixel mean .binaryproto of an LMDB (compute_image_mean)")
+    mean.add_argument("db", metavar="DB", help="LMDB of raw or encoded Datums")
+    mean.add_argument("out", metavar="OUT.binaryproto", help="mean file to write")
+    _flag(mean, "backend", default="lmdb", help="lmdb (the only one supported)")
+
+    listing = datasets.add_parser(
+        "list", help="list file ('path label' lines) from a folder per class or a flat folder")
+    listing.add_argument("root", metavar="ROOT", help="folder of class folders, or of images")
+    _flag(listing, "out", required=True, help="list file to write, e.g. train.txt")
+    _flag(listing, "labels", help="class folder names in label order, one per line "
+          "(e.g. ILSVRC12 synsets.txt; default: sorted folder names)")
+    _flag(listing, "val_labels", help="flat ROOT: '<file name> <label>' lines, or one label a "
+          "line for the sorted file names (ILSVRC12 val ground truth)")
 
 
 def dispatch(args: argparse.Namespace) -> int:
@@ -159,6 +202,20 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_export(args.model, args.weights, args.onnx, args.torchscript, args.batch,
                           args.opset)
+    if args.command == "data" and args.dataset == "imageset":
+        from prunekit.commands.data_imageset import run_data_imageset
+
+        return run_data_imageset(args.root, args.list_file, args.db_name, args.gray, args.shuffle,
+                                 args.seed, args.backend, args.resize_height, args.resize_width,
+                                 args.check_size, args.encoded, args.encode_type, args.threads)
+    if args.command == "data" and args.dataset == "mean":
+        from prunekit.commands.data_mean import run_data_mean
+
+        return run_data_mean(args.db, args.out, args.backend)
+    if args.command == "data" and args.dataset == "list":
+        from prunekit.commands.data_list import run_data_list
+
+        return run_data_list(args.root, args.out, args.labels, args.val_labels)
     if args.command == "data":
         from prunekit.commands.data import run_data_mnist
 
@@ -180,11 +237,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _normalise_flags(argv: list[str]) -> list[str]:
     """Caffe writes ``-gpu=0``/``--gpu=0`` too; argparse handles ``=`` only for known prefixes,
-    so split ``-flag=value`` into two arguments."""
+    so split ``-flag=value`` into two arguments. gflags booleans written ``-flag=true`` become
+    ``-flag`` and ``-flag=false`` become ``-noflag`` (gflags' own spelling of false)."""
     out: list[str] = []
     for arg in argv:
         if arg.startswith("-") and "=" in arg and not arg.startswith("--="):
             flag, value = arg.split("=", 1)
+            if value.lower() in ("true", "false"):
+                dashes = "--" if flag.startswith("--") else "-"
+                out.append(flag if value.lower() == "true" else dashes + "no" + flag.lstrip("-"))
+                continue
             out += [flag, value]
         else:
             out.append(arg)

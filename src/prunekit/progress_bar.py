@@ -77,6 +77,13 @@ class ProgressBar:
         self._stream.write("\r" + self.line(now) + "\x1b[K")
         self._stream.flush()
 
+    def clear(self) -> None:
+        """Erase the bar so a log line can be printed on a clean line; the next update redraws."""
+        if self._on:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._last_draw = 0.0
+
     def close(self) -> None:
         """Ends the bar's line (a terminal keeps the final count visible)."""
         if self._on:

@@ -87,3 +87,16 @@ def test_layer_blobs_v1_and_duplicates():
         set_layer_blobs(net2.layer.add(name="dup"), [np.zeros(1)])
     with pytest.raises(PrunekitError, match="two layers named 'dup'"):
         layer_blobs(net2, "m.caffemodel")
+
+
+@pytest.mark.parametrize("count", [0, 1, 31, 32, 4096, 70000])
+def test_array_to_blob_bytes_equal_protobufs_own_encoding(count):
+    """array_to_blob writes field 5 from the array's memory; protobuf's own packing of the same
+    values (data.extend) must give the same bytes (lengths around the varint byte boundaries)."""
+    values = np.random.default_rng(count).standard_normal(count).astype(np.float32)
+    reference = caffe_pb2.BlobProto()
+    reference.shape.dim.extend([count])
+    reference.data.extend(values.tolist())
+    blob = array_to_blob(values)
+    assert blob.SerializeToString() == reference.SerializeToString()
+    np.testing.assert_array_equal(blob_to_array(blob), values)

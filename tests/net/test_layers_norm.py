@@ -116,3 +116,17 @@ def test_scale_bias_errors_name_the_layer(kind, text, shapes, message):
     with pytest.raises(PrunekitError) as err:
         make_layer(f'name: "aff1" type: "{kind}" {text}', *shapes)
     assert "aff1" in str(err.value) and message in str(err.value)
+
+
+def test_frozen_batch_norm_without_statistics_is_flagged_and_overflows():
+    """use_global_stats in TRAIN with no statistics loaded: x/sqrt(eps), as Caffe computes it;
+    flagged so `prunekit train` can warn. Batch statistics, or loaded ones, are not flagged."""
+    frozen = make_layer('name: "bn" type: "BatchNorm" batch_norm_param { use_global_stats: true }',
+                        (2, 3, 4, 4), phase=TRAIN)
+    assert frozen.frozen_without_statistics()
+    x = randn(2, 3, 4, 4, seed=1)
+    np.testing.assert_allclose(run(frozen, x), x / np.sqrt(EPS), rtol=1e-5)
+    assert not make_layer('name: "bn" type: "BatchNorm"', (2, 3, 4, 4),
+                          phase=TRAIN).frozen_without_statistics()
+    set_blob(frozen, "moving_average_factor", [1.0])
+    assert not frozen.frozen_without_statistics()

@@ -17,7 +17,7 @@ from prunekit.caffe.binaryproto import (
 )
 from prunekit.caffe.blobs import (array_to_blob, blob_shape, blob_to_array, layer_blobs,
                                   net_with_blobs, set_layer_blobs)
-from prunekit.caffe.datum import array_to_datum, datum_from_bytes, datum_to_array
+from prunekit.caffe.datum import array_to_datum, datum_from_bytes, datum_to_array, image_datum_bytes
 from prunekit.caffe.prototxt import (
     parse_net_text,
     parse_solver_text,
@@ -37,6 +37,6 @@ __all__ = [
     "read_binaryproto", "write_binaryproto",
     "blob_shape", "blob_to_array", "array_to_blob", "layer_blobs", "set_layer_blobs",
     "net_with_blobs",
-    "datum_to_array", "array_to_datum", "datum_from_bytes",
+    "datum_to_array", "array_to_datum", "datum_from_bytes", "image_datum_bytes",
     "needs_upgrade", "upgrade_net", "upgrade_v1_layer",
 ]

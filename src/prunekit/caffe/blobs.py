@@ -36,7 +36,9 @@ def blob_to_array(blob: caffe_pb2.BlobProto, where: str = "blob") -> np.ndarray:
     if len(values) != count:
         raise PrunekitError(f"{where}: has {len(values)} values but its shape "
                             f"{list(shape)} needs {count}")
-    return np.asarray(values, dtype=np.float32).reshape(shape)
+    # fromiter: about 2.5x faster than asarray on a protobuf repeated field (VGG-16's fc6 holds
+    # 103M values, so this is seconds per snapshot read)
+    return np.fromiter(values, dtype=np.float32, count=count).reshape(shape)
 
 
 def array_to_blob(arr: np.ndarray, legacy: bool = False) -> caffe_pb2.BlobProto:
@@ -51,8 +53,23 @@ def array_to_blob(arr: np.ndarray, legacy: bool = False) -> caffe_pb2.BlobProto:
         _set_legacy_shape(blob, arr.shape)
     else:
         blob.shape.dim.extend(arr.shape)
-    blob.data.extend(arr.ravel().tolist())
+    blob.MergeFromString(_packed_data_field(arr))
     return blob
+
+
+def _packed_data_field(arr: np.ndarray) -> bytes:
+    """``BlobProto.data`` (field 5, packed float) as wire bytes, straight from the array's memory.
+
+    Parsing these is several times faster than ``data.extend(arr.tolist())`` and never builds a
+    Python list of floats, which for VGG-16's 138M weights took gigabytes and ~30 s per snapshot."""
+    raw = arr.astype("<f4", copy=False).tobytes()
+    length, size = bytearray(), len(raw)
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        length.append(byte | (0x80 if size else 0))
+        if not size:
+            break
+    return b"\x2a" + bytes(length) + raw if raw else b""
 
 
 def layer_blobs(net_param: caffe_pb2.NetParameter, source: str = "net") -> dict[str, list[np.ndarray]]:

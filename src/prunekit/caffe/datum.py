@@ -100,3 +100,27 @@ def datum_from_bytes(value: bytes, where: str = "Datum") -> caffe_pb2.Datum:
         return caffe_pb2.Datum.FromString(value)
     except DecodeError as exc:
         raise PrunekitError(f"{where}: record is not a Caffe Datum ({exc})") from None
+
+
+def image_datum_bytes(image: np.ndarray | bytes, label: int) -> bytes:
+    """One serialized Datum exactly as Caffe's convert_imageset writes it.
+
+    ``image`` is either a uint8 CHW array (a raw Datum: channels/height/width, the CHW bytes,
+    the label and ``encoded: false`` set explicitly, as Caffe's CVMatToDatum does) or the bytes of
+    an image file (an encoded Datum: data, label and ``encoded: true``; channels/height/width
+    stay unset). The field set matters: it makes the LMDB values byte-identical to Caffe's.
+    """
+    datum = caffe_pb2.Datum()
+    if isinstance(image, (bytes, bytearray)):
+        datum.data = bytes(image)
+        datum.label = int(label)
+        datum.encoded = True
+        return datum.SerializeToString()
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise PrunekitError(f"a raw image Datum needs a uint8 CHW array, got {image.dtype} "
+                            f"with shape {list(image.shape)}")
+    datum.channels, datum.height, datum.width = (int(d) for d in image.shape)
+    datum.data = np.ascontiguousarray(image).tobytes()
+    datum.label = int(label)
+    datum.encoded = False
+    return datum.SerializeToString()

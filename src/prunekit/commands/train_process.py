@@ -19,6 +19,7 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
+from prunekit.net.layers.batch_norm import BatchNorm
 from prunekit.net.weights import load_caffemodel, share_weights
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.registry import make_method
@@ -62,6 +63,7 @@ def _train(param, solver_path: str, prefix: str, device: torch.device, dist: Dis
             load_caffemodel(net, path)
     if snapshot:
         solver.restore(snapshot)
+    warn_frozen_batchnorm_without_statistics(net)
     dist.broadcast_tensors([b.tensor for b in solver.blobs] + solver.history)
     previous = signal.signal(signal.SIGINT, _stop_handler(solver))
     try:
@@ -71,6 +73,20 @@ def _train(param, solver_path: str, prefix: str, device: torch.device, dist: Dis
         for n in [net, *test_nets]:
             n.close()
     return 0
+
+
+def warn_frozen_batchnorm_without_statistics(net: Net) -> list[str]:
+    """Warn about BatchNorm layers that train with global statistics they do not have (see
+    BatchNorm.frozen_without_statistics); returns their names."""
+    names = [entry.name for entry, module in net.named_layers()
+             if isinstance(module, BatchNorm) and module.frozen_without_statistics()]
+    if names:
+        get_logger().warning(
+            "%d BatchNorm layer(s) use global statistics while training (use_global_stats: true) "
+            "but have none (moving_average_factor 0; BatchNorm has no filler), so they compute "
+            "x/sqrt(eps) as Caffe does: give --weights a caffemodel with their statistics "
+            "(first: %s)", len(names), names[0])
+    return names
 
 
 def build_nets(param, solver_path: str, device: torch.device, seed: int):

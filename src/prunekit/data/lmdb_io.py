@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lmdb
 
+from prunekit.atomic import new_file_mode
 from prunekit.errors import PrunekitError
 
 _FIRST_MAP_SIZE = 1 << 28  # 256 MiB; doubled whenever a commit does not fit
@@ -151,23 +152,35 @@ def _replace_dir(tmp: Path, path: Path) -> None:
 
 
 def write_lmdb(path: str | os.PathLike, items: Iterable[tuple[bytes, bytes]],
-               map_size: int = _FIRST_MAP_SIZE) -> int:
+               map_size: int = _FIRST_MAP_SIZE, overwrite: bool = True) -> int:
     """Write ``items`` (key, value) into a new LMDB folder ``path``; return the record count.
 
     The database is built in a hidden sibling folder and renamed to ``path`` only when complete,
-    so readers never see a partial database (an existing one is replaced). The map size starts at
-    ``map_size`` bytes (256 MiB) and doubles whenever a chunk of records does not fit.
+    so readers never see a partial database. An existing one is replaced, or with
+    ``overwrite=False`` refused (PrunekitError, checked before and after writing). The map size
+    starts at ``map_size`` bytes (256 MiB) and doubles whenever a chunk of records does not fit.
     """
     path = Path(path)
+    if not overwrite:
+        _refuse_existing(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         count = _write_all(tmp, items, map_size)
+        os.chmod(tmp, new_file_mode(0o777))  # mkdtemp made it private
+        if not overwrite:
+            _refuse_existing(path)
         _replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return count
+
+
+def _refuse_existing(path: Path) -> None:
+    if os.path.lexists(path):
+        raise PrunekitError(f"'{path}' already exists; not overwriting it (remove it or choose "
+                            f"another name)")
 
 
 def _write_all(folder: Path, items: Iterable[tuple[bytes, bytes]], map_size: int) -> int:

@@ -43,6 +43,12 @@ class BatchNorm(CaffeLayer):
             return x - x
         return F.batch_norm(flat, None, None, training=True, eps=self.eps).view_as(x)
 
+    def frozen_without_statistics(self) -> bool:
+        """Uses global statistics but has none (moving_average_factor 0): BatchNorm has no filler,
+        so this is its state when no caffemodel gave it statistics, and it then computes
+        x / sqrt(eps), as Caffe does; a stack of them (ResNet-50 has 53) overflows to inf."""
+        return self.use_global_stats and float(self.moving_average_factor) == 0
+
     def global_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Running mean and variance: blob / moving_average_factor, or zeros if it is 0."""
         factor = self.moving_average_factor
