@@ -19,7 +19,8 @@ from prunekit.data.backends import open_reader
 from prunekit.data.batch_maker import BatchMaker, DatumDecoder, decode_datum
 from prunekit.data.source import DataSource, rng_for
 from prunekit.data.transform import DataTransformer, merged_transform_param
-from prunekit.data.workers import WorkerPool, data_workers
+from prunekit.data.worker_count import data_workers
+from prunekit.data.workers import WorkerPool
 from prunekit.errors import PrunekitError
 
 __all__ = ["DataLayer", "TransformingSource", "decode_datum", "backend_name"]

@@ -10,9 +10,7 @@ finishes first. Worker errors come back as one-line messages naming the record a
 in the training process; workers ignore Ctrl-C (the training process handles it and stops them)
 and exit on their own when the training process is gone.
 
-The worker count: ``PRUNEKIT_DATA_WORKERS`` (set by ``prunekit train --data-workers N``),
-default the usable cores divided by the data-parallel processes on this machine; 0 decodes in
-the layer's prefetch thread instead (no processes).
+The worker count is chosen in :mod:`prunekit.data.worker_count`.
 """
 
 from __future__ import annotations
@@ -31,21 +29,7 @@ import torch.multiprocessing as tmp
 from prunekit.data.batch_maker import BatchMaker
 from prunekit.errors import PrunekitError
 
-WORKERS_ENV = "PRUNEKIT_DATA_WORKERS"
 _POLL_S = 1.0  # how often a waiting side checks that the other side is still alive
-
-
-def data_workers() -> int:
-    """Worker processes per data layer: ``$PRUNEKIT_DATA_WORKERS``, else cores per local rank."""
-    text = os.environ.get(WORKERS_ENV, "").strip()
-    if text:
-        if not text.isdigit():
-            raise PrunekitError(f"{WORKERS_ENV}={text!r}: expected a number of data worker "
-                                "processes >= 0 (0: decode in a thread of the training process)")
-        return int(text)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    return max(1, (cores or 1) // max(1, ranks))
 
 
 def _shared_batch(shape: tuple[int, ...]) -> torch.Tensor:
