@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     command = "python benchmarks/data_throughput.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
-    torch.set_num_threads(1)  # the measuring process only hands out batches
     now = datetime.now(timezone.utc)
     machine = machine_name(torch.device("cpu"))
+    torch.set_num_threads(1)  # the measuring process only hands out batches
     with tempfile.TemporaryDirectory(prefix="data_throughput_") as folder:
         db, mean = make_dataset(Path(folder), args.images)
         rates = measure(db, mean, args)
