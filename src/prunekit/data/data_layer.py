@@ -72,20 +72,25 @@ class TransformingSource(DataSource):
         records = self._items(start)
         tasks = ((self.seed, self.global_batch(local), items)
                  for local, items in enumerate(records, start))
+        made = self._in_thread(tasks) if self._pool is None else self._from_workers(tasks)
         try:
-            if self._pool is None:
-                for seed, batch, items in tasks:
-                    data = self._new_tensor(self._top_shapes[0])
-                    labels = self._new_tensor((self.batch_size,))
-                    self.maker.fill(seed, batch, items, data.numpy(), labels.numpy())
-                    yield [data, labels][: self.num_tops]
-                return
-            # one task queued beyond the busy workers, so none waits for the next one
-            for data, labels in self._pool.batches(tasks, len(self._pool) + 1):
-                tops = [data, torch.from_numpy(labels)][: self.num_tops]
-                yield [t.pin_memory() for t in tops] if self._pin else tops
+            yield from made
         finally:
+            made.close()
             records.close()
+
+    def _in_thread(self, tasks: Iterator[tuple]) -> Iterator[list[torch.Tensor]]:
+        for seed, batch, items in tasks:
+            data = self._new_tensor(self._top_shapes[0])
+            labels = self._new_tensor((self.batch_size,))
+            self.maker.fill(seed, batch, items, data.numpy(), labels.numpy())
+            yield [data, labels][: self.num_tops]
+
+    def _from_workers(self, tasks: Iterator[tuple]) -> Iterator[list[torch.Tensor]]:
+        # one task queued beyond the busy workers, so none waits for its next one
+        for data, labels in self._pool.batches(tasks, len(self._pool) + 1):
+            tops = [data, torch.from_numpy(labels)][: self.num_tops]
+            yield [t.pin_memory() for t in tops] if self._pin else tops  # for non_blocking H2D
 
     def close(self) -> None:
         """Stop the prefetch thread and the worker processes (restarted by a later next_batch)."""
