@@ -117,3 +117,9 @@ def test_ctrl_c_stops_training_and_its_workers(tmp_path: Path) -> None:
     while any(Path(f"/proc/{w}").exists() for w in workers) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(Path(f"/proc/{w}").exists() for w in workers)
+
+
+def test_negative_data_workers_is_a_one_line_error(tmp_path: Path) -> None:
+    proc = run_cli(["train", "--solver", "solver.prototxt", "--data-workers", "-1"], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "--data-workers -1" in proc.stderr
