@@ -215,18 +215,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
-    command = "python benchmarks/data_throughput.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python benchmarks/data_throughput.py",
+                        shlex.join(sys.argv[1:] if argv is None else argv)]).strip()
     now = datetime.now(timezone.utc)
     machine = machine_name(torch.device("cpu"))
     torch.set_num_threads(1)  # the measuring process only hands out batches
     with tempfile.TemporaryDirectory(prefix="data_throughput_") as folder:
         db, mean = make_dataset(Path(folder), args.images)
+        load_before = os.getloadavg()
         rates = measure(db, mean, args)
+        load_after = os.getloadavg()
     rows, checks = summarise(rates, args.workers)
     lines = table(rows, machine, args.batch, command)
     lines += ["", "Checks: " + ", ".join(f"{k} {'met' if v else 'MISSED'}"
-                                          for k, v in checks.items())]
+                                          for k, v in checks.items()),
+              "", f"Load average (1 min) before/after: {load_before[0]:.1f} / {load_after[0]:.1f} "
+              f"on {len(os.sched_getaffinity(0))} cores (other processes compete for the cores "
+              "the workers need)"]
     print("\n".join(lines))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
               "opencv": cv2.__version__, "command": command, "batch": args.batch,
               "images": args.images, "batches": args.batches, "rounds": args.rounds,
               "source": f"{SIZE}x{SIZE} JPEG quality 95", "crop": CROP, "rows": rows,
-              "checks": checks}
+              "checks": checks, "loadavg_before": load_before, "loadavg_after": load_after}
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {stem}.json and .md")
