@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
           "process each); absent: CPU (or the solver's solver_mode)")
     _flag(train, "procs", type=int, help="N data-parallel processes (gloo on the CPU; with "
           "--gpu one per GPU); see docs/distributed.md")
+    _flag(train, "data_workers", type=int, help="worker processes decoding JPEG/PNG data per "
+          "Data/ImageData layer (default: cores per process; 0: a thread); see docs/data.md")
 
     test = commands.add_parser("test", help="score a model on its TEST phase (caffe test)")
     _flag(test, "model", required=True, help="net prototxt")
@@ -166,6 +168,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         from prunekit.commands.train import run_train
 
+        if args.data_workers is not None:
+            from prunekit.data.worker_count import set_data_workers
+
+            set_data_workers(args.data_workers)
         return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs)
     if args.command == "test":
         from prunekit.commands.test import run_test

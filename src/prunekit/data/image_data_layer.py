@@ -2,21 +2,20 @@
 
 The list file (``image_data_param.source``) has one ``relative/path label`` per line (the label
 after the last space). Images are read from ``root_folder``/path as BGR (``is_color``, default) or
-gray, optionally resized to ``new_height``×``new_width`` pixels, then transformed. With ``shuffle``
-the order of every epoch is a permutation drawn from (seed, epoch).
+gray, optionally resized to ``new_height``×``new_width`` pixels (OpenCV, as Caffe), then
+transformed, in worker processes (:mod:`prunekit.data.workers`). With ``shuffle`` the order of
+every epoch is a permutation drawn from (seed, epoch).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
-import torch
 
+from prunekit.data.batch_maker import BatchMaker, FileDecoder
 from prunekit.data.data_layer import TransformingSource
-from prunekit.data.images import load_image
 from prunekit.data.source import rng_for
 from prunekit.errors import PrunekitError
 
@@ -57,22 +56,10 @@ class ImageDataLayer(TransformingSource):
         self._rand_skip = int(ip.rand_skip)
         self._setup_transform(param, ip, int(ip.batch_size))
         self.lines = read_list_file(ip.source, self.where)
-        self._set_top_shapes(self._load(0)[0].shape)
-
-    def _path(self, name: str) -> Path:
-        return Path(self.root) / name if self.root else Path(name)
-
-    def _load(self, index: int) -> tuple[np.ndarray, int, str]:
-        """Image, label and a description of list entry ``index``."""
-        name, label, number = self.lines[index]
-        path = self._path(name)
-        where = f"image '{path}' (list file '{self.source}' line {number})"
-        try:
-            return load_image(path, self.color, *self.size), label, where
-        except FileNotFoundError:
-            raise PrunekitError(f"{self.where}: {where} not found") from None
-        except OSError as exc:
-            raise PrunekitError(f"{self.where}: cannot read {where}: {exc}") from exc
+        self.maker = BatchMaker(FileDecoder(self.where, ip.source, ip.root_folder, self.color,
+                                            self.size), self.transform, self.where)
+        self.parallel = True
+        self._set_top_shapes(self.maker.decoder(self.lines[0])[0].shape)
 
     def _order(self, epoch: int) -> np.ndarray | None:
         """The permutation of list entries used in ``epoch`` (None: list order)."""
@@ -80,19 +67,19 @@ class ImageDataLayer(TransformingSource):
             return None
         return rng_for(self.seed, 1, epoch).permutation(len(self.lines))
 
-    def _batches(self, start: int) -> Iterator[list[torch.Tensor]]:
+    def _items(self, start: int) -> Iterator[list[tuple[str, int, int]]]:
         n, count = self.batch_size, len(self.lines)
         skip = self._skip(self._rand_skip)
         epoch, order = -1, None
         local = start
         while True:
             first = skip + self.global_batch(local) * n
-            images = []
+            entries = []
             for position in range(first, first + n):
                 if position // count != epoch:
                     epoch = position // count
                     order = self._order(epoch)
                 index = position % count
-                images.append(self._load(int(order[index]) if order is not None else index))
-            yield self._stack(images, self.global_batch(local))
+                entries.append(self.lines[int(order[index]) if order is not None else index])
+            yield entries
             local += 1

@@ -1,52 +1,57 @@
-"""Image decoding with OpenCV's conventions: CHW uint8, colour channels in BGR order.
+"""Image decoding as Caffe does it, with OpenCV: CHW uint8, colour channels in BGR order.
 
-Caffe reads images with OpenCV, so colour nets expect B, G, R channel order and means such as
-103.939/116.779/123.68 are BGR. Resizing is bilinear with half-pixel centres (cv::INTER_LINEAR).
+Caffe decodes encoded Datums with ``cv::imdecode`` and reads ImageData files with ``cv::imread``
++ ``cv::resize`` (bilinear, ``INTER_LINEAR``); calling the same OpenCV functions gives the same
+pixels (a different JPEG decoder, e.g. PIL's, can differ by a grey level here and there). Colour
+nets therefore expect B, G, R channel order, and means such as 103.939/116.779/123.68 are BGR.
 """
 
 from __future__ import annotations
 
-import io
 import os
 
+import cv2
 import numpy as np
-import torch
-from PIL import Image
-
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 
 
-def pil_to_chw(image: Image.Image, color: bool | None) -> np.ndarray:
-    """PIL image -> CHW uint8: 3 channels BGR (color True), 1 channel (False), native (None)."""
+def _flag(color: bool | None) -> int:
+    """OpenCV read flag: 3-channel BGR (True), 1-channel (False), the file's own (None).
+
+    None keeps gray images gray and colour images BGR; an alpha channel or 16-bit depth is
+    dropped (Caffe's native decode would keep them, which its transformer cannot use either).
+    """
     if color is None:
-        color = image.mode not in _GRAY_MODES
-    if not color:
-        return np.asarray(image.convert("L"), dtype=np.uint8)[None].copy()
-    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))
+        return cv2.IMREAD_ANYCOLOR
+    return cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
+
+
+def hwc_to_chw(image: np.ndarray) -> np.ndarray:
+    """OpenCV's H×W(×C) array -> a C×H×W view (no copy; callers crop before copying)."""
+    return image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
 
 
 def decode_image(data: bytes, color: bool | None = None) -> np.ndarray:
-    """Decode encoded image bytes (JPEG, PNG, ...) to CHW uint8; see :func:`pil_to_chw`."""
-    with Image.open(io.BytesIO(data)) as image:
-        return pil_to_chw(image, color)
+    """Decode encoded image bytes (JPEG, PNG, ...) to CHW uint8 with ``cv2.imdecode``.
+
+    Raises ValueError when the bytes are not a decodable image.
+    """
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _flag(color))
+    if image is None:
+        raise ValueError("not a decodable image (corrupt or unknown format)")
+    return hwc_to_chw(image)
 
 
 def load_image(path: str | os.PathLike, color: bool, height: int = 0, width: int = 0) -> np.ndarray:
-    """Read an image file to CHW uint8, resized to height×width pixels when both are > 0.
+    """Read an image file to CHW uint8, resized to height×width pixels when both are > 0
+    (Caffe's ReadImageToCVMat). Raises FileNotFoundError / OSError for a missing or bad file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(str(path))
+    with open(path, "rb") as handle:
+        data = handle.read()
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _flag(color))
+    if image is None:
+        raise OSError(f"'{path}' is not a decodable image")
+    if height > 0 and width > 0 and image.shape[:2] != (height, width):
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return hwc_to_chw(image)
 
-    Raises OSError when the file is missing or not an image.
-    """
-    with Image.open(path) as image:
-        chw = pil_to_chw(image, color)
-    if height > 0 and width > 0 and chw.shape[1:] != (height, width):
-        chw = resize_bilinear(chw, height, width)
-    return chw
-
-
-def resize_bilinear(chw: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a CHW uint8 image to height×width pixels, rounded like OpenCV."""
-    tensor = torch.from_numpy(chw.astype(np.float32))[None]
-    out = torch.nn.functional.interpolate(tensor, size=(height, width), mode="bilinear",
-                                          align_corners=False, antialias=False)
-    return out[0].round().clamp(0, 255).to(torch.uint8).numpy()

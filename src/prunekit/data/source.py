@@ -11,6 +11,7 @@ depend on the number of processes that wrote it or that resume it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -58,6 +59,7 @@ class DataSource(CaffeLayer):
         self._top_shapes: list[tuple[int, ...]] = []
         self._feeder: Prefetcher | None = None
         self._pin = torch.cuda.is_available()
+        self.wait_s = 0.0  # seconds next_batch spent waiting for batches (training log's data wait)
 
     def top_shapes(self) -> list[tuple[int, ...]]:
         """Shapes of the tops (batch dimension first), known from construction on."""
@@ -100,11 +102,17 @@ class DataSource(CaffeLayer):
     def next_batch(self) -> list[torch.Tensor]:
         """The next batch: one CPU tensor per top (data float32 NCHW, labels float32 (N,))."""
         if self._feeder is None:
+            self._before_prefetch()
             self._feeder = Prefetcher(self._batches, self._local, self.prefetch,
                                       name=f"prefetch {self.layer_name}")
+        began = time.perf_counter()
         batch = self._feeder.get()
+        self.wait_s += time.perf_counter() - began
         self._local += 1
         return batch
+
+    def _before_prefetch(self) -> None:
+        """Called in the training thread before a prefetch thread starts (e.g. to fork workers)."""
 
     def forward(self, *bottoms: torch.Tensor):
         """Same as :meth:`next_batch`, shaped like other layers' outputs (tensor or tuple)."""

@@ -112,14 +112,26 @@ class DataTransformer:
     def __call__(self, chw: np.ndarray, draw: np.ndarray | None = None) -> np.ndarray:
         """Transform one C×H×W image into a new float32 array (``draw``: 3 uniform numbers)."""
         self._check(chw.shape)
+        out = np.empty(self.output_shape(tuple(chw.shape)), dtype=np.float32)
+        self.transform_into(chw, draw, out)
+        return out
+
+    def transform_into(self, chw: np.ndarray, draw: np.ndarray | None, out: np.ndarray) -> None:
+        """Write the transformed image into ``out`` (float32 C×h×w, e.g. a row of the batch).
+
+        Crop, flip and mean are taken as views of the input, so the only pass over the pixels is
+        the subtraction itself (flipping input and mean together equals flipping the result).
+        """
         _, height, width = chw.shape
         h0, w0, flip = self.offsets(height, width, draw)
         h1, w1 = (h0 + self.crop, w0 + self.crop) if self.crop else (height, width)
-        out = chw[:, h0:h1, w0:w1].astype(np.float32)
+        columns = slice(w1 - 1, w0 - 1 if w0 > 0 else None, -1) if flip else slice(w0, w1)
+        pixels = chw[:, h0:h1, columns]
         if self.mean_image is not None:
-            out -= self.mean_image[:, h0:h1, w0:w1]
+            np.subtract(pixels, self.mean_image[:, h0:h1, columns], out=out)
         elif self.mean_values is not None:
-            out -= self.mean_values.reshape(-1, 1, 1)
+            np.subtract(pixels, self.mean_values.reshape(-1, 1, 1), out=out)
+        else:
+            out[...] = pixels
         if self.scale != 1.0:
             out *= np.float32(self.scale)
-        return np.ascontiguousarray(out[:, :, ::-1]) if flip else out

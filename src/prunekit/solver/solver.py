@@ -12,11 +12,13 @@ iter_size), rank 0 alone tests and snapshots, and the others receive its results
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
 from prunekit.log import get_logger
 from prunekit.net.graph import Net
+from prunekit.solver.data_wait import DataWaitMeter
 from prunekit.solver.distributed import Dist
 from prunekit.solver.evaluate import evaluate, format_score, net_loss_weights, score_text
 from prunekit.solver.hooks import SolverHook
@@ -58,6 +60,7 @@ class Solver:
         self.finished = False  # a hook (pruning schedule) ended the run on its own terms
         self._diverged = False
         self.last_outputs: dict[str, torch.Tensor] = {}
+        self.data_wait = DataWaitMeter(net.data_layers())
 
     # ------------------------------------------------------------------ top level
     def solve(self) -> None:
@@ -90,6 +93,7 @@ class Solver:
         stop_iter = self.iter + iterations
         if not self.smoothed.losses:  # an empty window starts here (fresh or Caffe-state resume)
             self.smoothed.start_iter = self.iter
+        self.data_wait.restart()
         while self.iter < stop_iter and not (self.stop_requested or self.finished):
             self._one_iteration()
             if any(hook.should_stop(self) for hook in self.hooks):
@@ -100,7 +104,10 @@ class Solver:
         if p.test_interval and self.iter % p.test_interval == 0 and (
             self.iter > 0 or p.test_initialization
         ):
+            began = time.perf_counter()
             self.test_all()
+            self.data_wait.exclude(time.perf_counter() - began)
+        self.data_wait.count_iteration()
         for hook in self.hooks:
             hook.before_forward(self)
         loss = self._forward_backward()
@@ -115,6 +122,8 @@ class Solver:
             self.log.info("Iteration %d, loss = %s", self.iter, format_score(smoothed))
             self._log_outputs("Train", self.net, self.last_outputs)
         self.apply_update()
+        if p.display and self.iter % p.display == 0:  # after Caffe's own lines, which users parse
+            self.log.info(self.data_wait.line(self.iter))
         if self.finished:  # like the fork's exit(0): no increment, no periodic snapshot
             return
         self.iter += 1
