@@ -56,6 +56,7 @@ class ColumnConvolution(CaffeLayer):
         g = self.geometry
         self.plan = make_plan(self.kept, self.channels_per_group, self.group, g.kernel,
                               g.stride, g.pad, g.dilation)
+        self._plans = {self.plan.order.device: self.plan}   # index tensors per device (CUDA)
         self.output_spatial(shape[2:])
         self.weight = new_param(self, (self.num_output, len(self.kept)), cp.weight_filler)
         self.blob_names = ["weight"]
@@ -104,4 +105,8 @@ class ColumnConvolution(CaffeLayer):
     def forward(self, *bottoms: torch.Tensor):
         """One top per bottom, all with the same weights (as Convolution)."""
         bias = self.bias if self.bias_term else None
-        return single_or_tuple([column_conv(self.plan, x, self.weight, bias) for x in bottoms])
+        device = self.weight.device
+        plan = self._plans.get(device)
+        if plan is None:
+            plan = self._plans[device] = self.plan.to(device)
+        return single_or_tuple([column_conv(plan, x, self.weight, bias) for x in bottoms])
