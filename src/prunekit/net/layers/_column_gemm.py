@@ -96,12 +96,11 @@ def _working(x: torch.Tensor, plan: ColumnPlan, nhwc: bool) -> torch.Tensor:
     channel is a plane copy, not a strided element gather)."""
     ph, pw = plan.pad
     if nhwc:
-        x = x.permute(1, 0, 2, 3)
-        if not (ph or pw):
-            return x.contiguous()
-        out = x.new_zeros(x.shape[0], x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw)
-        out[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] = x
-        return out
+        n, c, h, w = x.shape
+        pixels = x.permute(0, 2, 3, 1).reshape(n * h * w, c)       # a view: x is NHWC
+        x = torch.empty(c, n * h * w, dtype=x.dtype, device=x.device)
+        x.copy_(pixels.t())     # 2-D transposed copy: ATen blocks it (4-D permutes are slow)
+        x = x.view(c, n, h, w)
     return F.pad(x, (pw, pw, ph, ph)) if (ph or pw) else x
 
 
