@@ -15,14 +15,14 @@ keep (it answers "is this channel unused?", not "what does it hold?"):
   channel ``c`` of its bottoms and its top; channel-wise layers keep the channel's node. A class
   is removable when every version of every channel in it is constant and nothing *pins* it.
 
-Pins (the channel must stay): data and net outputs, the bottoms and tops of layers the trace
-cannot cross (Flatten, Reshape, Slice, Softmax, losses, Deconvolution, a two-bottom Scale/Bias, an
-InnerProduct with ``axis != 1``), the inputs of a conv with several bottoms, the filters and
-inputs of layers sharing weights by ``param { name }``, and **LRN ACROSS_CHANNELS**: a zero
-channel stays zero through it, but removing a channel shifts its neighbours' normalisation
+Pins (the channel must stay): data and net outputs, the bottoms and tops of layers the trace cannot
+cross (Flatten, Reshape, Slice, Softmax, losses, Deconvolution, ColumnConvolution, a two-bottom
+Scale/Bias, an InnerProduct with ``axis != 1``), the inputs of a conv with several bottoms, the
+filters and inputs of layers sharing weights by ``param { name }``, and **LRN ACROSS_CHANNELS**: a
+zero channel stays zero through it, but removing a channel shifts its neighbours' normalisation
 windows, so the compacted net would compute something else. Blobs read by layers of the *other*
-phase that have per-channel parameters or cannot be traced are pinned too, so the emitted
-prototxt stays valid in both phases.
+phase that have per-channel parameters or cannot be traced are pinned too, so the emitted prototxt
+stays valid in both phases.
 
 Values are float64 here; the weights stay as loaded (float32).
 """
@@ -247,6 +247,9 @@ class ChannelTrace:
             self._trace_eltwise(layer, bottoms)
         elif typ == "Concat":
             self._trace_concat(layer, bottoms)
+        elif typ == "ColumnConvolution":
+            self._stop(layer, ": a ColumnConvolution (compact's column form) is not traced "
+                              "through; its input channels stay and its filters are kept")
         elif typ == "LRN" and module.across:
             self._stop(layer, ": LRN ACROSS_CHANNELS normalises over neighbouring channels, so "
                               "removing one would shift its neighbours' windows")

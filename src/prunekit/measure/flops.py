@@ -9,6 +9,10 @@ and the usual hand counts elsewhere:
   counted. *Left*: only weights in a non-zero filter (row) **and** a non-zero column of its
   group (input channel × kernel position) count, i.e. what a dense kernel would still compute
   after removing all-zero filters, channels and kernel rows/columns.
+* ColumnConvolution (prunekit's column-pruned conv): its weight (num_output, n_kept) count ×
+  output H×W, i.e. num_output · n_kept MACs per output pixel whatever the group (each group's
+  num_output/g filters use that group's n_kept columns): exactly what it computes. *Left*: as
+  for Convolution, non-zero rows × non-zero columns of that weight per group.
 * Deconvolution: weight count × *input* H×W (each input pixel scatters the whole kernel).
 * InnerProduct: weight count × the positions before ``axis`` (1 for the usual axis 1).
   *Left*: non-zero rows × non-zero columns.
@@ -19,7 +23,7 @@ and the usual hand counts elsewhere:
 * LRN across channels: local_size per element; within channel: local_size² per element.
 * Everything else (ReLU, Softmax, Dropout, Concat, losses, data): 0.
 
-Only Convolution, Deconvolution and InnerProduct have a "left" that differs from dense; the
+Only the convolutions and InnerProduct have a "left" that differs from dense; the
 cheap per-element layers keep their dense count (they are <2% of VGG-16/ResNet-50 MACs).
 Parameters are all Caffe blobs that are learnable (weights, biases, Scale's γ/β; BatchNorm's
 running statistics are not parameters); non-zero parameters count exact non-zeros.
@@ -34,7 +38,7 @@ import torch
 
 from prunekit.net.graph import Net
 
-CONV_TYPES = ("Convolution", "Deconvolution")
+CONV_TYPES = ("Convolution", "ColumnConvolution", "Deconvolution")
 FC_TYPE = "InnerProduct"
 
 

@@ -19,6 +19,7 @@ LAYER_TYPES: dict[str, str] = {
     # vision
     "Convolution": "prunekit.net.layers.convolution:Convolution",
     "Deconvolution": "prunekit.net.layers.deconvolution:Deconvolution",
+    "ColumnConvolution": "prunekit.net.layers.column_convolution:ColumnConvolution",
     "InnerProduct": "prunekit.net.layers.inner_product:InnerProduct",
     "Pooling": "prunekit.net.layers.pooling:Pooling",
     "LRN": "prunekit.net.layers.lrn:LRN",

@@ -17,16 +17,17 @@ Every channel of every blob is a node:
   channel ``c`` combines channel ``c`` of every bottom.
 
 Channel-preserving layers (ReLU, PReLU, Sigmoid, TanH, ELU, Dropout, BatchNorm, Scale, Bias,
-Pooling, Split, LRN ``WITHIN_CHANNEL``, and a few element-wise types not yet in the registry)
-pass the nodes through unchanged; in-place tops are tracked as blob versions. A Concat along
-axis 1 lays its bottoms' channels end to end (channel ``c`` comes from exactly one bottom, at an
-offset). Everything else **stops** the trace: its bottoms count as read by something that cannot
-be masked (the channel can never be removed) and its tops are source nodes. That includes
-Flatten, Reshape, Slice, Deconvolution, Softmax, losses, Accuracy, the second bottom of a
-two-bottom Scale/Bias, an InnerProduct with ``axis != 1``, and **LRN ACROSS_CHANNELS**: a zero
-channel stays zero through it, but physically removing a channel shifts its neighbours'
-normalisation windows, so ``compact`` could not reproduce the masked net. Net outputs (blobs
-nobody reads) are pinned the same way. Silence reads nothing.
+Pooling, Split, LRN ``WITHIN_CHANNEL``, and a few element-wise types not yet in the registry) pass
+the nodes through unchanged; in-place tops are tracked as blob versions. A Concat along axis 1 lays
+its bottoms' channels end to end (channel ``c`` comes from exactly one bottom, at an offset).
+Everything else **stops** the trace: its bottoms count as read by something that cannot be masked
+(the channel can never be removed) and its tops are source nodes. That includes Flatten, Reshape,
+Slice, Deconvolution, ColumnConvolution (compact's column form: its input channels are pinned and
+its filters are not pruned further), Softmax, losses, Accuracy, the second bottom of a two-bottom
+Scale/Bias, an InnerProduct with ``axis != 1``, and **LRN ACROSS_CHANNELS**: a zero channel stays
+zero through it, but physically removing a channel shifts its neighbours' normalisation windows, so
+``compact`` could not reproduce the masked net. Net outputs (blobs nobody reads) are pinned the
+same way. Silence reads nothing.
 
 *Consumers* are registered layers reading a channel: channel ``c`` of a conv's input is column
 block ``(c mod C/g)·K … +K`` (K = kh·kw) in group ``c // (C/g)``; of an IP's input (axis 1,
