@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(time, "weights", help="optional .caffemodel (Caffe times filler weights)")
     _flag(time, "batch_size", type=int, help="override the batch size of the input/data layers")
     _flag(time, "json", help="also write the results as JSON to this file")
+    _flag(time, "channels_last", action="store_true",
+          help="time with NHWC weights and activations (the layout to deploy on CPUs)")
 
     flops = commands.add_parser("flops", help="parameters and MACs per layer, dense and pruned")
     _flag(flops, "model", required=True, help="net prototxt")
@@ -139,7 +141,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.time import run_time
 
         return run_time(args.model, args.iterations, args.phase, args.gpu, args.weights,
-                        args.batch_size, args.json)
+                        args.batch_size, args.json, args.channels_last)
     if args.command == "flops":
         from prunekit.commands.flops import run_flops
 
