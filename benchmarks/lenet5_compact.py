@@ -118,6 +118,8 @@ def main() -> None:
         report = reports["deploy"]
         realised = float(re.search(r"realised speedup ([\d.]+)x", report).group(1))
         forms = column_forms(report, small["deploy"][0])
+        # the accuracy model is compacted (and auto-timed) separately: its forms may differ
+        forms_tv = column_forms(reports["train_val"], small["train_val"][0])
         acc = (accuracy(EXP / "train_val.prototxt", masked), accuracy(*small["train_val"]))
         f_masked, f_small = flops(EXP / "deploy.prototxt", masked), flops(*small["deploy"])
         cli("speedup", "--model", str(small["deploy"][0]), "--weights", str(small["deploy"][1]),
@@ -128,7 +130,7 @@ def main() -> None:
         time_ms = (forward_ms(EXP / "deploy.prototxt", masked, args.batch, gpu, layout),
                    forward_ms(*small["deploy"], args.batch, gpu, layout))
         sizes = (masked.stat().st_size, small["deploy"][1].stat().st_size)
-    write(args, masked, realised, acc, f_masked, f_small, speed, time_ms, sizes, forms)
+    write(args, masked, realised, acc, f_masked, f_small, speed, time_ms, sizes, forms, forms_tv)
 
 
 #: compact's per-layer note of the column stage (column_form.py: ColumnChoice.line).
@@ -168,7 +170,8 @@ SPEEDUP_KEYS = ("theoretical", "forward_ms", "vs_forward_ms", "measured_forward"
                 "vs_step_ms", "measured_step", "rounds", "iterations")
 
 
-def write(args, masked, realised, acc, f_masked, f_small, speed, time_ms, sizes, forms) -> None:
+def write(args, masked, realised, acc, f_masked, f_small, speed, time_ms, sizes, forms,
+          forms_tv) -> None:
     import torch
     device = torch.device(f"cuda:{args.gpu}" if args.gpu is not None else "cpu")
     machine = machine_name(device)
@@ -186,6 +189,7 @@ def write(args, masked, realised, acc, f_masked, f_small, speed, time_ms, sizes,
         "speedup": {k: speed[k] for k in SPEEDUP_KEYS}, "time_forward_ms": time_ms,
         "speedup_layers": speed["layers"], "column_conv": args.column_conv,
         "channels_last": args.channels_last, "column_forms": forms,
+        "column_forms_train_val": [{k: f[k] for k in ("layer", "form")} for f in forms_tv],
         "torch": torch.__version__, "command": command,
         "units": "MACs per image; ms per batch of --batch images",
     }
