@@ -55,7 +55,7 @@ from _compact_helpers import randomise  # noqa: E402
 from compact_speedup import build_at  # noqa: E402
 
 from prunekit import caffe  # noqa: E402
-from prunekit.compact.column_form import column_blobs, column_layer_param  # noqa: E402
+from prunekit.compact.column_form import column_blobs, column_layer  # noqa: E402
 from prunekit.compact.verify import compare as compare_outputs  # noqa: E402
 from prunekit.device import resolve_device  # noqa: E402
 from prunekit.measure.compare import compare  # noqa: E402
@@ -101,8 +101,11 @@ def column_model(param, arrays: dict, kept: dict[str, np.ndarray]):
     small = dict(arrays)
     for i, lp in enumerate(out.layer):
         if lp.name in kept:
-            out.layer[i].CopyFrom(column_layer_param(lp, kept[lp.name]))
-            small[lp.name] = column_blobs(arrays[lp.name], kept[lp.name])
+            ids = [int(c) for c in kept[lp.name]]
+            out.layer[i].CopyFrom(column_layer(lp, ids))
+            del out.layer[i].blobs[:]
+            weight, *rest = arrays[lp.name]
+            small[lp.name] = column_blobs(weight, list(rest), ids)
     return out, small
 
 

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(time, "weights", help="optional .caffemodel (Caffe times filler weights)")
     _flag(time, "batch_size", type=int, help="override the batch size of the input/data layers")
     _flag(time, "json", help="also write the results as JSON to this file")
+    _flag(time, "channels_last", action="store_true",
+          help="time with NHWC weights and activations (the layout to deploy on CPUs)")
 
     flops = commands.add_parser("flops", help="parameters and MACs per layer, dense and pruned")
     _flag(flops, "model", required=True, help="net prototxt")
@@ -69,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(compact, "phase", default="TEST", help="TEST (default) or TRAIN net to compact")
     _flag(compact, "fold_bn", action="store_true",
           help="then fold BatchNorm (+ Scale) into the conv before it (inference only; TEST)")
+    _flag(compact, "column_conv", default="auto",
+          help="auto (default: time both forms, keep the faster), always or never: convs with "
+          "scattered zero weight columns become ColumnConvolution layers")
+    _flag(compact, "batch", type=int,
+          help="batch size --column-conv auto times at (default: the prototxt's)")
+    _flag(compact, "channels_last", action="store_true",
+          help="--column-conv auto times NHWC (the layout to deploy on CPUs)")
 
     decompose = commands.add_parser(
         "decompose", help="low-rank split of conv (Tai et al.) and InnerProduct layers (accnn)")
@@ -181,7 +190,7 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.time import run_time
 
         return run_time(args.model, args.iterations, args.phase, args.gpu, args.weights,
-                        args.batch_size, args.json)
+                        args.batch_size, args.json, args.channels_last)
     if args.command == "flops":
         from prunekit.commands.flops import run_flops
 
@@ -190,7 +199,8 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.compact import run_compact
 
         return run_compact(args.model, args.weights, args.out_model, args.out_weights,
-                           args.round_to, args.phase, args.fold_bn)
+                           args.round_to, args.phase, args.fold_bn, args.column_conv,
+                           args.batch, args.channels_last)
     if args.command == "decompose":
         from prunekit.commands.decompose import run_decompose
 

@@ -1,8 +1,11 @@
-"""``prunekit time``: caffe time --model M [--iterations 50] [--phase TRAIN|TEST] [--gpu N].
+"""``prunekit time``: caffe time --model M [--iterations 50] [--phase TRAIN|TEST] [--gpu N]
+[--channels-last].
 
 Prints Caffe's benchmark block (per-layer forward/backward and the four summary lines) to the
 log, plus one prunekit line: the mean of a plain forward+backward step with no per-layer timers.
 Unlike Caffe, ``--weights`` may be given, and ``--batch_size`` overrides the prototxt's batch.
+``--channels-last`` stores 4-D weights and activations NHWC (``Net.use_channels_last``, as
+``prunekit speedup --channels-last``): the layout prunekit recommends for compacted models on CPUs.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from prunekit.solver.evaluate import format_score
 
 def run_time(model: str, iterations: int = 50, phase: str = "TRAIN", gpu: str | None = None,
              weights: str | None = None, batch_size: int | None = None,
-             json_out: str | None = None) -> int:
+             json_out: str | None = None, channels_last: bool = False) -> int:
     log = get_logger()
     phases = {"TRAIN": TRAIN, "TEST": TEST}
     if phase.upper() not in phases:
@@ -44,12 +47,14 @@ def run_time(model: str, iterations: int = 50, phase: str = "TRAIN", gpu: str | 
     for path in (weights or "").split(","):
         if path:
             load_caffemodel(net, path)
+    if channels_last:
+        net.use_channels_last()
     try:
         result = _benchmark(net, iterations, log)
     finally:
         net.close()
     if json_out:
-        _write_json(json_out, model, net, device, result)
+        _write_json(json_out, model, net, device, result, channels_last)
     return 0
 
 
@@ -82,7 +87,8 @@ def _benchmark(net: Net, iterations: int, log) -> TimingResult:
     return result
 
 
-def _write_json(path: str, model: str, net: Net, device: torch.device, result: TimingResult) -> None:
+def _write_json(path: str, model: str, net: Net, device: torch.device, result: TimingResult,
+                channels_last: bool = False) -> None:
     from prunekit.atomic import atomic_write_text
 
     first_shape = next(iter(net.blob_shapes.values()), (0,))
@@ -92,6 +98,7 @@ def _write_json(path: str, model: str, net: Net, device: torch.device, result: T
         "batch_size": int(first_shape[0]) if first_shape else 0,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__, "iterations": result.iterations,
+        "channels_last": channels_last,
         "forward_ms": result.forward_ms, "backward_ms": result.backward_ms,
         "forward_backward_ms": result.forward_backward_ms, "total_ms": result.total_ms,
         "plain_forward_backward_ms": result.plain_forward_backward_ms,

@@ -34,7 +34,9 @@ from prunekit.net.layers.base import TEST
 from prunekit.net.state_rules import layer_included
 
 #: Layer types whose output channels can absorb a per-channel affine map.
-FOLD_INTO = ("Convolution", "InnerProduct")
+#: Convolutions (a ColumnConvolution's weight (N, kept columns) also has one row per output).
+CONV_TYPES = ("Convolution", "ColumnConvolution")
+FOLD_INTO = (*CONV_TYPES, "InnerProduct")
 
 Blobs = dict[str, list[Any]]
 
@@ -180,7 +182,7 @@ def _check_producer(layers: list, producer, bn, blobs: Blobs) -> None:
         raise _NotFoldable(f"{producer.name} has several tops (its weights serve each)")
     if _shares_weights(producer):
         raise _NotFoldable(f"{producer.name} shares its weights by param name")
-    axis = (producer.convolution_param.axis if producer.type == "Convolution"
+    axis = (producer.convolution_param.axis if producer.type in CONV_TYPES
             else producer.inner_product_param.axis)
     if axis != 1:
         raise _NotFoldable(f"{producer.name} has axis {axis} (its outputs are not channels)")
@@ -295,7 +297,7 @@ def fold_affine(producer: caffe_pb2.LayerParameter, arrays: Sequence[Any], s: np
     weight = _array(arrays[0])
     transposed = producer.type == "InnerProduct" and producer.inner_product_param.transpose
     # outputs: conv [N, C/g, k...]; IP [N, K] or, transposed, [K, N] (legacy blobs pad with 1s)
-    num = (weight.shape[-1] if transposed else weight.shape[0] if producer.type == "Convolution"
+    num = (weight.shape[-1] if transposed else weight.shape[0] if producer.type in CONV_TYPES
            else weight.shape[-2])
     if num != s.size:
         raise _NotFoldable(f"{producer.name} has {num} outputs, the BatchNorm {s.size} channels")
@@ -307,12 +309,12 @@ def fold_affine(producer: caffe_pb2.LayerParameter, arrays: Sequence[Any], s: np
 
 
 def _has_bias(lp: caffe_pb2.LayerParameter) -> bool:
-    return (lp.convolution_param.bias_term if lp.type == "Convolution"
+    return (lp.convolution_param.bias_term if lp.type in CONV_TYPES
             else lp.inner_product_param.bias_term)
 
 
 def _set_bias_term(lp: caffe_pb2.LayerParameter) -> None:
-    if lp.type == "Convolution":
+    if lp.type in CONV_TYPES:
         lp.convolution_param.bias_term = True
     else:
         lp.inner_product_param.bias_term = True

@@ -8,11 +8,17 @@ and kernel rows/columns skipped (``prunekit flops --weights``), "compacted" is t
 the compacted model. Compaction can realise more than the theoretical figure (it also removes the
 input channels of zeroed filters, which the masked count still charges to the consumer) or less
 (scattered zero columns, carriers, kept-back channels).
+
+Convs the column stage (column_form.py) looked at get one more note: which form they got and,
+with ``--column-conv auto``, both forms' forward times (ms per batch, with the batch size and
+layout); a column layer shows as ColumnConvolution with its (num_output, kept columns) weight.
 """
 
 from __future__ import annotations
 
 from prunekit.compact import Compaction
+from prunekit.compact.column_form import ColumnChoice
+from prunekit.compact.slice_weights import SCATTERED_NOTE_END
 from prunekit.compact.verify import BlobDiff
 from prunekit.measure.flops import LayerCount, Totals, totals
 
@@ -23,9 +29,11 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
-def layer_lines(compaction: Compaction, masked: list[LayerCount],
-                compacted: list[LayerCount]) -> list[str]:
-    """The per-layer table plus indented notes (constant filters kept and why, folds, kernels)."""
+def layer_lines(compaction: Compaction, masked: list[LayerCount], compacted: list[LayerCount],
+                columns: list[ColumnChoice] = ()) -> list[str]:
+    """The per-layer table plus indented notes (constant filters kept and why, folds, kernels,
+    the column stage's choice)."""
+    choices = {c.name: c for c in columns}
     plan = compaction.plan
     before = {r.name: r for r in masked}
     after = {r.name: r for r in compacted}
@@ -41,9 +49,15 @@ def layer_lines(compaction: Compaction, masked: list[LayerCount],
         shape_after = change.after if change else shape_before
         m, c = before.get(name), after.get(name)
         macs = f"{m.macs_left:,} -> {c.macs:,}" if m and c and (m.macs or c.macs) else ""
-        body.append((name, layer.entry.type, f"{_shape(shape_before)} -> {_shape(shape_after)}",
-                     macs))
+        choice = choices.get(name)
+        kind = layer.entry.type
         lines = list(change.notes) if change else []
+        if choice is not None and choice.column:
+            kind, shape_after = "ColumnConvolution", (shape_after[0], choice.kept)
+            lines = [n for n in lines if not n.endswith(SCATTERED_NOTE_END)]
+        body.append((name, kind, f"{_shape(shape_before)} -> {_shape(shape_after)}", macs))
+        if choice is not None:
+            lines.append(choice.line())
         if name in plan.trace.weighted:
             removed, kept, why = plan.row_status(name)
             if removed:
@@ -96,8 +110,9 @@ def check_line(diffs: list[BlobDiff] | None, reason: str = "", checked: str = "c
 
 
 def format_report(compaction: Compaction, masked: list[LayerCount],
-                  compacted: list[LayerCount], check: str) -> str:
+                  compacted: list[LayerCount], check: str,
+                  columns: list[ColumnChoice] = ()) -> str:
     """The whole report (see the module docstring)."""
-    lines = [UNITS, ""] + layer_lines(compaction, masked, compacted) + [""]
+    lines = [UNITS, ""] + layer_lines(compaction, masked, compacted, columns) + [""]
     lines += total_lines(totals(masked), totals(compacted)) + [check]
     return "\n".join(lines)

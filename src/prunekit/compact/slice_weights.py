@@ -26,6 +26,10 @@ from prunekit.compact.plan import Plan
 from prunekit.compact.trace import TracedLayer, Weighted
 
 
+#: How the note on scattered zero columns ends (report.py drops it for column layers).
+SCATTERED_NOTE_END = "the dense layer computes them"
+
+
 @dataclass
 class LayerChange:
     """What compaction did to one layer: new prototxt fields (None = unchanged), blob 0's shape
@@ -141,7 +145,7 @@ def _scattered(weight: torch.Tensor, groups: int) -> list[str]:
     if not zero:
         return []
     return [f"{zero:,} of {rows.shape[0] * rows.shape[2]:,} weight columns (input channel x kernel "
-            "position) are still all zero: the dense layer computes them"]
+            f"position) are still all zero: {SCATTERED_NOTE_END}"]
 
 
 def _per_channel(plan: Plan, layer: TracedLayer, blobs: list[torch.Tensor],

@@ -5,6 +5,10 @@ in), so any difference beyond float32 rounding is a bug. Both nets get the same 
 top of every data layer standard normal, other tops (labels) zeros, so loss and accuracy layers
 run. Compared: the net outputs and every blob read by a layer the trace does not cross (the
 logits a Softmax/loss reads), whose channels compaction never changes.
+
+The column stage (column_form.py) is checked twice: layer by layer, each ColumnConvolution
+against the dense conv it replaces on the timing input (:func:`compare_outputs`, the run's batch
+and layout), and as part of the whole compacted net against the masked one (:func:`compare`).
 """
 
 from __future__ import annotations
@@ -77,3 +81,12 @@ def compare(reference: Net, compacted: Net, watch: set[str], seed: int = 0) -> l
         diffs.append(BlobDiff(name, float((a - b).abs().max()) if a.numel() else 0.0,
                               float(a.abs().max()) if a.numel() else 0.0))
     return diffs
+
+
+@torch.no_grad()
+def compare_outputs(name: str, reference, candidate, x: torch.Tensor) -> BlobDiff:
+    """Difference between ``candidate(x)`` and ``reference(x)`` (two forms of one layer, e.g. a
+    dense conv and the ColumnConvolution that replaces it), named ``name``."""
+    a, b = reference(x), candidate(x)
+    return BlobDiff(name, float((a - b).abs().max()) if a.numel() else 0.0,
+                    float(a.abs().max()) if a.numel() else 0.0)
