@@ -162,7 +162,7 @@ def _backward_layers(net: Net, record, loss: torch.Tensor, clock: _Clock, timed:
             continue
         pairs = [(b, leaf) for b, leaf in zip(record["bottoms"][i], record["leaves"][i])
                  if leaf.requires_grad]
-        params = [p for p in module.parameters() if p.requires_grad]
+        params = module.backward_params()
         start = clock.mark() if timed else None
         if pairs or params:
             result = torch.autograd.grad(tops, [leaf for _, leaf in pairs] + params,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
+from prunekit.net.fuse_bn_scale import fuse_bn_scale
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.registry import layer_class
 from prunekit.net.shapes import infer_top_shapes
@@ -56,6 +57,10 @@ class Net(nn.Module):
     ``forward()`` pulls a batch from the data layers (or takes ``feed``), runs every layer and
     returns ``(loss, outputs)``: the weighted sum of loss tops and the net outputs (blobs nobody
     consumes, alphabetical as in Caffe, so "Test net output #k" numbering matches).
+
+    ``fuse`` (default): each BatchNorm whose top only a Scale (bias_term, axis 1) reads runs
+    that Scale inside its own op (prunekit/net/fuse_bn_scale.py; same results, one pass
+    instead of two); ``fused_pairs`` lists them. ``fuse=False`` runs every layer on its own.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class Net(nn.Module):
         level: int = 0,
         stages: Iterable[str] = (),
         source: str = "<net>",
+        fuse: bool = True,
     ) -> None:
         super().__init__()
         self.net_name: str = net_param.name
@@ -78,6 +84,9 @@ class Net(nn.Module):
         self.device = torch.device("cpu")
         self._param_owners: dict[str, torch.Tensor] = {}
         self._build(net_param, level, tuple(stages))
+        # (BatchNorm, Scale) pairs run as one op; both layers and their blobs stay
+        self.fused_pairs: list[tuple[str, str]] = (
+            fuse_bn_scale(self.entries, self.layer_modules) if fuse else [])
         self.train(phase == TRAIN)
 
     # ------------------------------------------------------------------ building

@@ -41,3 +41,9 @@ class CaffeLayer(nn.Module):
     def caffe_blobs(self) -> list[torch.Tensor]:
         """The layer's blobs in Caffe order (weights first), as stored in a .caffemodel."""
         return [getattr(self, name) for name in self.blob_names]
+
+    def backward_params(self) -> list[torch.Tensor]:
+        """Parameters whose gradients this layer's backward computes (``prunekit time``
+        differentiates each layer's segment with respect to these): its own, unless fused
+        layers move them (BatchNorm + Scale, prunekit/net/fuse_bn_scale.py)."""
+        return [p for p in self.parameters() if p.requires_grad]
