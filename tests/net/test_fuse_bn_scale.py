@@ -1,7 +1,8 @@
-"""BatchNorm + Scale fused into one op (prunekit/net/fuse_bn_scale.py) against the two layers run
-separately (``Net(..., fuse=False)``): outputs, gradients w.r.t. the input, γ, β and the
-convolution, and BatchNorm's running statistics, over several SGD steps, for both wirings and
-phases; which pairs are fused and which are not; the caffemodel keeps both layers."""
+"""BatchNorm + Scale run as one op (prunekit/net/fuse_bn_scale.py) against the two layers run
+separately (``Net(..., fuse=False, in_place=False)``): outputs, gradients w.r.t. the input, γ, β
+and the convolution, and BatchNorm's running statistics, over several SGD steps, for both
+wirings and phases; which pairs are fused and which are not; the caffemodel keeps both layers;
+modules called alone and hooked modules stay Caffe's layers; `prunekit time`'s rows."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ def net_text(in_place: bool, bn_param: str = "", scale_param: str = "bias_term: 
 
 
 def build(text: str, phase: int, fuse: bool, dtype=torch.float32) -> Net:
+    """``fuse``: both shortcuts (the pair as one op, in-place ReLU) or neither."""
     torch.manual_seed(0)  # same fillers for the fused and the unfused net
-    return Net(text_format.Parse(text, caffe_pb2.NetParameter()), phase, fuse=fuse).to(dtype)
+    net_param = text_format.Parse(text, caffe_pb2.NetParameter())
+    return Net(net_param, phase, fuse=fuse, in_place=fuse).to(dtype)
 
 
 def give_values(net: Net) -> None:
@@ -94,6 +97,7 @@ def test_fused_pair_trains_like_the_two_layers(in_place, phase, bn_param):
     fused = build(text, phase, fuse=True, dtype=torch.float64)
     plain = build(text, phase, fuse=False, dtype=torch.float64)
     assert fused.fused_pairs == [("bn", "sc")] and plain.fused_pairs == []
+    assert fused.in_place_relus == ["relu"] and plain.in_place_relus == []
     plain.load_state_dict(fused.state_dict())
     give_values(fused)
     give_values(plain)
@@ -113,22 +117,45 @@ def test_fused_pair_trains_like_the_two_layers(in_place, phase, bn_param):
 
 
 def test_fused_output_is_caffes_formula():
-    """γ·(x − μ)/sqrt(σ² + eps) + β with stored statistics, computed here by hand."""
+    """γ·(x − μ)/sqrt(σ² + eps) + β with stored statistics, computed here by hand, float32."""
     net = build(net_text(False, "", extra=""), TEST, fuse=True)
     give_values(net)
     x = torch.randn(SHAPE)
     net.layer("data").set_inputs([x])
-    seen = {}
-    net.layer("conv").register_forward_hook(lambda m, i, o: seen.__setitem__("c", o))
-    net.layer("sc").register_forward_hook(lambda m, i, o: seen.__setitem__("s", o))
     with torch.no_grad():
-        net()
+        c = net.layer("conv")(x)
+        got = net.run_step(2, [c])  # the BatchNorm's step runs the Scale too
     bn, sc = net.layer("bn"), net.layer("sc")
     view = (1, -1, 1, 1)
     mean, var = bn.mean / 1.6, bn.variance / 1.6
-    want = (sc.scale.view(view) * (seen["c"] - mean.view(view)) / torch.sqrt(var.view(view) + 1e-5)
+    want = (sc.scale.view(view) * (c - mean.view(view)) / torch.sqrt(var.view(view) + 1e-5)
             + sc.bias.view(view))
-    torch.testing.assert_close(seen["s"], want, rtol=1e-5, atol=1e-5)
+    assert got[0] == 2
+    torch.testing.assert_close(got[1][0], want, rtol=1e-5, atol=1e-5)
+    # on its own the BatchNorm module is still Caffe's BatchNorm: no γ, no β
+    torch.testing.assert_close(bn(c), (c - mean.view(view)) / torch.sqrt(var.view(view) + 1e-5),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_hooked_layer_sees_its_own_values():
+    """A hook on the BatchNorm gets the normalisation, not γ·x̂ + β; the ReLU does not
+    overwrite the hooked Scale's output."""
+    text = net_text(False, "")
+    net = build(text, TEST, fuse=True)
+    give_values(net)
+    x = torch.randn(SHAPE)
+    net.layer("data").set_inputs([x])
+    seen = {}
+    net.layer("bn").register_forward_hook(lambda m, i, o: seen.__setitem__("bn", o))
+    net.layer("sc").register_forward_hook(lambda m, i, o: seen.__setitem__("sc", o))
+    with torch.no_grad():
+        net()
+        c = net.layer("conv")(x)
+        bn_alone = net.layer("bn")(c)
+        sc_alone = net.layer("sc")(bn_alone)
+    torch.testing.assert_close(seen["bn"], bn_alone)
+    torch.testing.assert_close(seen["sc"], sc_alone)
+    assert bool((seen["sc"] < 0).any())  # not clamped by the in-place ReLU after it
 
 
 @pytest.mark.parametrize("why,text", [
@@ -140,7 +167,6 @@ def test_fused_output_is_caffes_formula():
 def test_pairs_that_are_not_exact_stay_two_layers(why, text):
     fused, plain = build(text, TRAIN, fuse=True), build(text, TRAIN, fuse=False)
     assert fused.fused_pairs == [], why
-    assert not fused.layer("sc").fused_into
     plain.load_state_dict(fused.state_dict())
     for a, b in zip(train_steps(fused, steps=2), train_steps(plain, steps=2)):
         for key in a:
@@ -169,7 +195,7 @@ def test_time_reports_the_pair_on_the_batch_norm_line():
     net = build(net_text(True), TRAIN, fuse=True)
     net.layer("data").set_inputs([torch.randn(SHAPE)])
     result = time_net(net, 2, plain_loop=False)
-    names = [name for name, _, _ in result.layers]
-    assert names == ["data", "conv", "bn", "sc", "relu", "ip"]
-    assert net.layer("bn").backward_params() == net.layer("sc").own_params()
-    assert net.layer("sc").backward_params() == []
+    rows = {name: (fwd, bwd) for name, fwd, bwd in result.layers}
+    assert list(rows) == ["data", "conv", "bn", "sc", "relu", "ip"]
+    assert rows["sc"] == (0.0, 0.0)
+    assert rows["bn"][0] > 0 and rows["bn"][1] > 0

@@ -4,9 +4,9 @@ Shape rules are Bias's (``operand_layout``): a learnable ``scale`` (default fill
 with one bottom, bottom[1] with two. ``bias_term`` adds a learnable ``bias`` of the same shape
 (default filler constant 0). Blob order: scale (one bottom only), then bias.
 
-Channels: the top has the bottom's shape; each channel (or element of the spanned axes) is
-scaled on its own. After a BatchNorm the Net may fuse the pair (prunekit/net/fuse_bn_scale.py):
-the BatchNorm then applies this layer's blobs and this layer passes its input through.
+Channels: the top has the bottom's shape; each channel (element of the spanned axes) is scaled
+on its own. After a BatchNorm the Net may run the pair as one op (prunekit/net/fuse_bn_scale.py:
+BatchNorm.forward_with_scale with this layer's blobs).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from prunekit.net.layers.bias import broadcast_operand, operand_layout
 
 class Scale(CaffeLayer):
     """top = bottom[0] · s (+ b), s and b broadcast from ``axis``."""
+
+    top_reusable = True  # the product's backward needs the bottom and s, not the top
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
@@ -35,26 +37,11 @@ class Scale(CaffeLayer):
         if self.bias_term:
             self.bias = new_param(self, shape, sp.bias_filler)
             self.blob_names.append("bias")
-        self.fused_into: str | None = None  # the BatchNorm that applies this layer, if any
-
-    def own_params(self) -> list[torch.Tensor]:
-        """γ (and β) as parameters, whether or not this layer runs them itself."""
-        return [p for p in self.parameters() if p.requires_grad]
-
-    def backward_params(self) -> list[torch.Tensor]:
-        """None when fused: the BatchNorm's backward computes γ's and β's gradients."""
-        return [] if self.fused_into else self.own_params()
 
     def forward(self, x: torch.Tensor, *operand: torch.Tensor) -> torch.Tensor:
-        if self.fused_into:
-            return x  # the BatchNorm before already applied γ and β
-        return self.affine(x, *operand)
-
-    def affine(self, x: torch.Tensor, *operand: torch.Tensor) -> torch.Tensor:
-        """x · s (+ b): what this layer computes."""
         scale = self.scale if self.learnable else operand[0]
         scale = broadcast_operand(scale, x, self.axis)
         if not self.bias_term:
             return x * scale
-        # one fused kernel for x·s + b
+        # one kernel for x·s + b
         return torch.addcmul(broadcast_operand(self.bias, x, self.axis), x, scale)
