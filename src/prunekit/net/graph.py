@@ -14,6 +14,10 @@ import torch
 from torch import nn
 
 from prunekit.errors import PrunekitError
+from prunekit.net.blob_versions import blob_versions
+from prunekit.net.fuse_bn_scale import bn_scale_pairs
+from prunekit.net.hooks import is_hooked
+from prunekit.net.in_place import in_place_relus
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.registry import layer_class
 from prunekit.net.shapes import infer_top_shapes
@@ -56,6 +60,13 @@ class Net(nn.Module):
     ``forward()`` pulls a batch from the data layers (or takes ``feed``), runs every layer and
     returns ``(loss, outputs)``: the weighted sum of loss tops and the net outputs (blobs nobody
     consumes, alphabetical as in Caffe, so "Test net output #k" numbering matches).
+
+    Two exact shortcuts make ``forward()`` cost what a hand-written module costs; each layer's
+    module, called on its own, still computes its Caffe layer. ``fuse``: a BatchNorm and the
+    Scale after it run as one op (prunekit/net/fuse_bn_scale.py; ``fused_pairs`` names them).
+    ``in_place``: a ReLU that is in place in the prototxt overwrites its bottom where nothing
+    else reads it (prunekit/net/in_place.py; ``in_place_relus``), so, as in Caffe, a tensor
+    kept from an earlier forward step may have changed; hooked layers see their own values.
     """
 
     def __init__(
@@ -66,6 +77,8 @@ class Net(nn.Module):
         level: int = 0,
         stages: Iterable[str] = (),
         source: str = "<net>",
+        fuse: bool = True,
+        in_place: bool = True,
     ) -> None:
         super().__init__()
         self.net_name: str = net_param.name
@@ -78,6 +91,12 @@ class Net(nn.Module):
         self.device = torch.device("cpu")
         self._param_owners: dict[str, torch.Tensor] = {}
         self._build(net_param, level, tuple(stages))
+        versions = blob_versions(self.entries)
+        self._pairs = bn_scale_pairs(self.entries, self.layer_modules, versions) if fuse else {}
+        self._relus = in_place_relus(self.entries, self.layer_modules, versions) if in_place else {}
+        self.fused_pairs = [(self.entries[i].name, self.entries[j].name)
+                            for i, j in self._pairs.items()]
+        self.in_place_relus = [self.entries[i].name for i in self._relus]
         self.train(phase == TRAIN)
 
     # ------------------------------------------------------------------ building
@@ -218,10 +237,34 @@ class Net(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         blobs: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=self.device)
-        for entry in self.entries:
-            tops = self.run_layer(entry, [blobs[b] for b in entry.bottoms], feed)
-            loss = store_tops(entry, tops, blobs, loss)
+        i = 0
+        while i < len(self.entries):
+            entry = self.entries[i]
+            covered, tops = self.run_step(i, [blobs[b] for b in entry.bottoms], feed)
+            loss = store_tops(self.entries[i + covered - 1], tops, blobs, loss)
+            i += covered
         return loss, {name: blobs[name] for name in self.output_names}
+
+    def run_step(self, index: int, bottoms: list[torch.Tensor],
+                 feed: dict[str, torch.Tensor] | None = None
+                 ) -> tuple[int, tuple[torch.Tensor, ...]]:
+        """Run layer ``index`` as ``forward()`` does: (number of layers run, tops of the last).
+
+        A fused BatchNorm + Scale runs both (2, the Scale's top); an in-place ReLU may
+        overwrite its bottom (see the class docstring); anything else is :meth:`run_layer`."""
+        entry = self.entries[index]
+        module = self.layer_modules[entry.key]
+        if index in self._pairs:
+            scale = self.layer_modules[self.entries[index + 1].key]
+            if not (is_hooked(module) or is_hooked(scale)):
+                return 2, (module.forward_with_scale(bottoms[0], scale.scale, scale.bias),)
+        elif index in self._relus:
+            x = bottoms[0]
+            producer = self.layer_modules[self.entries[self._relus[index]].key]
+            if not (x.is_leaf and x.requires_grad) and not (is_hooked(module)
+                                                            or is_hooked(producer)):
+                return 1, (torch.relu_(x),)
+        return 1, self.run_layer(entry, bottoms, feed)
 
     def run_layer(self, entry: LayerEntry, bottoms: list[torch.Tensor],
                   feed: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:

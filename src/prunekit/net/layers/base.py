@@ -25,11 +25,15 @@ class CaffeLayer(nn.Module):
       is_loss:   tops count as losses with loss_weight 1 unless ``loss_weight`` says otherwise.
       is_data:   the layer is a source: the Net calls ``next_batch()`` instead of ``forward``.
       needs_backward: False for layers such as Accuracy whose output is not differentiable.
+      top_reusable: the top is a new tensor that the layer's own backward does not read, so
+                 an in-place layer after it (ReLU) may overwrite it when nothing else reads it
+                 (prunekit/net/in_place.py). False unless the layer's file says otherwise.
     """
 
     is_loss = False
     is_data = False
     needs_backward = True
+    top_reusable = False
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__()

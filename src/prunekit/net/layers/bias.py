@@ -47,6 +47,8 @@ def broadcast_operand(operand: torch.Tensor, x: torch.Tensor, axis: int) -> torc
 class Bias(CaffeLayer):
     """top = bottom[0] + b (b learnable, default filler constant 0, or b = bottom[1])."""
 
+    top_reusable = True  # a sum's backward reads nothing
+
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
         bp = param.bias_param

@@ -75,6 +75,8 @@ def parse_geometry(layer, cp, num_spatial: int) -> ConvGeometry:
 class Convolution(CaffeLayer):
     """Caffe Convolution (cross-correlation, like Caffe's im2col + GEMM)."""
 
+    top_reusable = True  # the conv's backward needs its input and weights, not its output
+
     transposed = False
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:

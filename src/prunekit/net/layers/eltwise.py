@@ -14,6 +14,8 @@ _OP = caffe_pb2.EltwiseParameter
 class Eltwise(CaffeLayer):
     """Combine >= 2 same-shaped bottoms. MAX routes the gradient to the first maximal bottom."""
 
+    top_reusable = True  # SUM, PROD and MAX backward read the bottoms (or a mask), not the top
+
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
         ep = param.eltwise_param

@@ -18,6 +18,8 @@ from prunekit.net.layers.base import CaffeLayer
 class InnerProduct(CaffeLayer):
     """y = x·Wᵀ + b over the flattened trailing axes."""
 
+    top_reusable = True  # the product's backward needs x and W, not y
+
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
         ip = param.inner_product_param
