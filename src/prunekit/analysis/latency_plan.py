@@ -1,0 +1,88 @@
+"""``prunekit plan --by latency``: a plan whose *measured* speedup after compaction hits the target.
+
+1. Each layer's forward time on this machine at the given batch size
+   (:mod:`prunekit.analysis.layer_latency`) is its cost; the knapsack plans against the linear
+   model "an item pruned by r keeps (1 − r) of its time" (:mod:`prunekit.analysis.planner`).
+2. The model is wrong in known ways (a layer also gets cheaper when the layer before loses
+   filters; small convs do not scale linearly), so the plan is checked: its ratios are applied
+   to the weights (:mod:`prunekit.analysis.masking`), the net is compacted
+   (:mod:`prunekit.compact`) and timed against the dense net in interleaved rounds
+   (:func:`prunekit.measure.compare.compare`, forward, ms per batch).
+3. While the measured speedup misses the target by more than ``tolerance``, the model's target
+   is scaled by requested / measured and the plan is made again (at most ``rounds`` times); the
+   closest plan is returned with every measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from prunekit.analysis.layer_latency import forward_ms
+from prunekit.analysis.masking import apply_plan
+from prunekit.analysis.planner import Plan, plan
+from prunekit.compact import compact
+from prunekit.measure.compare import compare
+from prunekit.net.batch_size import with_batch_size
+from prunekit.net.graph import Net
+from prunekit.net.layers.base import TEST
+from prunekit.net.weights import load_net_param_blobs, net_blobs
+
+
+@dataclass
+class LatencyPlan:
+    plan: Plan
+    measured: float                     # dense forward ms / compacted forward ms
+    history: list[tuple[float, float]] = field(default_factory=list)  # (model target, measured)
+    dense_ms: float = 0.0
+    compacted_ms: float = 0.0
+
+
+def latency_costs(net: Net, sensitivity: dict, iterations: int) -> tuple[dict[str, float], float]:
+    """(forward ms per curve, ms of everything else) at ``net``'s batch size."""
+    ms = forward_ms(net, iterations)
+    costs = {c["name"]: sum(ms.get(m, 0.0) for m in c["members"]) for c in sensitivity["curves"]}
+    return costs, sum(ms.values()) - sum(costs.values())
+
+
+def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, rounds: int = 4,
+                    tolerance: float = 0.03, timing_rounds: int = 3, timing_iterations: int = 3,
+                    channels_last: bool = False,
+                    on_round: Callable[[float, float], None] | None = None) -> LatencyPlan:
+    """Plan, compact, measure, correct (see the module docstring). ``dense``: the net at the
+    batch size to time, weights loaded, placed on its device."""
+    costs, fixed = latency_costs(dense, sensitivity, timing_iterations)
+    batch = next(iter(dense.blob_shapes.values()))[0]
+    blobs = net_blobs(dense)
+    target, best = speedup, None
+    for _ in range(rounds):
+        p = plan(sensitivity, costs, fixed, target)
+        compacted = _compacted(net_param, blobs, p, sensitivity, batch, dense.device)
+        if channels_last:
+            compacted.use_channels_last()
+        result = compare(compacted, dense, rounds=timing_rounds, iterations=timing_iterations,
+                         per_layer=False)
+        measured = result.measured_forward
+        if best is None or abs(measured - speedup) < abs(best.measured - speedup):
+            best = LatencyPlan(p, measured, dense_ms=result.vs_forward_ms,
+                               compacted_ms=result.forward_ms)
+        best.history.append((target, measured))
+        if on_round is not None:
+            on_round(target, measured)
+        if abs(measured / speedup - 1) <= tolerance:
+            break
+        target = max(1.0, target * speedup / measured)
+    return best
+
+
+def _compacted(net_param, blobs: dict, p: Plan, sensitivity: dict, batch: int, device) -> Net:
+    """The planned, compacted net at ``batch`` with its weights, on ``device``."""
+    masked = Net(with_batch_size(net_param, 1), TEST, source="<planned>")
+    load_net_param_blobs(masked, blobs, "<planned>")
+    apply_plan(masked, p, sensitivity["unit"], sensitivity["criterion"])
+    compaction = compact(net_param, masked)
+    arrays = {name: [t.float().numpy() for t in ts] for name, ts in compaction.weights.blobs.items()}
+    net = Net(with_batch_size(compaction.net_param, batch), TEST, source="<compacted plan>")
+    load_net_param_blobs(net, arrays, "<compacted plan>")
+    masked.close()
+    return net.place(device)
