@@ -1,6 +1,7 @@
 """Per-layer pruning ratios that reach a target speedup at the least predicted accuracy loss.
 
-Cost model: an item pruned to ratio r keeps (1 − r) of its own cost, where the cost is its
+Cost model: an item pruned to ratio r keeps the share of its groups left (1 − ⌊r·n⌋/n of n)
+of its own cost, where the cost is its
 dense conv MACs (``--by macs``) or its measured forward ms (``--by latency``); everything else
 (convs that are no item, and for latency every other layer) is a fixed cost. The target
 ``speedup`` S asks for total kept cost ≤ total / S. For Row/Channel the consumers' saved input
@@ -8,8 +9,9 @@ columns are not counted, so the plan is conservative (the real MAC speedup is at
 ``--by latency`` corrects its own model by measuring (``prunekit.analysis.latency_plan``).
 
 Predicted loss of option r: the curve's accuracy drop from dense (or its loss increase when
-the table has no accuracy), from ``prunekit sensitivity``. Costs are rounded *up* to units of
-total/``resolution``, so the exact knapsack's answer always meets the target.
+the table has no accuracy), from ``prunekit sensitivity``. Costs are rounded to units of
+total/``resolution`` for the exact knapsack; when the rounding lets a choice exceed the target,
+the budget is tightened by one unit until the true cost meets it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 from prunekit.analysis.knapsack import solve
 from prunekit.errors import PrunekitError
+from prunekit.prune.mask_method import count_to_prune
 
 
 @dataclass
@@ -42,6 +45,13 @@ class Plan:
     @property
     def predicted_speedup(self) -> float:
         return self.total_cost / self.kept_cost if self.kept_cost else math.inf
+
+
+def kept_fraction(curve: dict, ratio: float) -> float:
+    """Share of the item's groups a ratio keeps: the whole groups actually pruned, as
+    ``prunekit sensitivity`` prunes them (2 filters at ratio 0.25 prune none)."""
+    n = curve["num_groups"]
+    return 1 - count_to_prune(n, ratio) / n
 
 
 def predicted_losses(curve: dict, use_accuracy: bool) -> list[float]:
@@ -70,21 +80,27 @@ def plan(sensitivity: dict, costs: dict[str, float], fixed_cost: float, speedup:
                             f"{total / max(fixed_cost, 1e-30):.2f}x is reachable")
     options = [[i for i, r in enumerate(c["ratios"]) if max_ratio is None or r <= max_ratio]
                for c in curves]
-    int_costs = [[math.ceil(costs[c["name"]] * (1 - c["ratios"][i]) / unit - 1e-9) for i in opts]
-                 for c, opts in zip(curves, options)]
+    kept = [[costs[c["name"]] * kept_fraction(c, c["ratios"][i]) for i in opts]
+            for c, opts in zip(curves, options)]
+    int_costs = [[round(k / unit) for k in ks] for ks in kept]
     losses = [[predicted_losses(c, use_acc)[i] for i in opts] for c, opts in zip(curves, options)]
-    try:
-        chosen, total_loss = solve(int_costs, losses, budget)
-    except PrunekitError:
-        raise PrunekitError(f"--speedup {speedup}: not reachable with the ratios of the "
-                            f"sensitivity table (largest {max(curves[0]['ratios'])}); add larger "
-                            "ratios to --ratios") from None
+    limit = (total / speedup - fixed_cost) * (1 + 1e-9)
+    while True:   # rounded costs may exceed the true limit by a few units: tighten until not
+        try:
+            chosen, total_loss = solve(int_costs, losses, budget)
+        except PrunekitError:
+            raise PrunekitError(f"--speedup {speedup}: not reachable with the ratios of the "
+                                f"sensitivity table (largest {max(curves[0]['ratios'])}); add "
+                                "larger ratios to --ratios") from None
+        if sum(k[j] for k, j in zip(kept, chosen)) <= limit:
+            break
+        budget -= 1
     items = []
     for c, opts, j in zip(curves, options, chosen):
         i = opts[j]
         r = c["ratios"][i]
         items.append(Planned(c["name"], c["members"], r, predicted_losses(c, use_acc)[i],
-                             costs[c["name"]], costs[c["name"]] * (1 - r)))
+                             costs[c["name"]], costs[c["name"]] * kept_fraction(c, r)))
     kept = fixed_cost + sum(p.kept_cost for p in items)
     return Plan(items, speedup, total, kept, total_loss)
 
