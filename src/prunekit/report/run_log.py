@@ -103,7 +103,8 @@ def parse_app_log(text: str, run: RunLog) -> None:
 
 
 def read_run(paths: list[str]) -> RunLog:
-    """Both logs of a run, in any order (each file is read for both kinds of lines)."""
+    """Both logs of a run, in any order (a file is read as a Caffe log when it has glog
+    training lines, as a pruning log when it has [app] lines; one file may be both)."""
     run = RunLog()
     for path in paths:
         try:
@@ -111,8 +112,10 @@ def read_run(paths: list[str]) -> RunLog:
                 text = f.read()
         except OSError as e:
             raise PrunekitError(f"--logs {path}: cannot read it ({e.strerror})") from None
-        parse_caffe_log(text, run)
-        parse_app_log(text, run)
+        if _ITER.search(text) or _TEST.search(text):
+            parse_caffe_log(text, run)
+        if "[app]" in text or _STEP.search(text):
+            parse_app_log(text, run)
     if not run.train_loss and not run.test and not run.speedup:
         raise PrunekitError(f"--logs {' '.join(paths)}: no training lines (Iteration N, loss = "
                             "...), test scores or [app] lines; expected the logs of prunekit train")
