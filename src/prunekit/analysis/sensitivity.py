@@ -49,14 +49,21 @@ class Sensitivity:
     total_conv_macs: int
     curves: list[Curve]
 
+    def add_time_shares(self, shares: dict[str, float]) -> None:
+        """Each curve's share of the forward time (the sum over its members)."""
+        for curve in self.curves:
+            curve.time_share = sum(shares.get(m, 0.0) for m in curve.members)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def run_sensitivity(net: Net, unit: str, criterion: str, ratios: list[float], iterations: int,
-                    time_shares: dict[str, float] | None = None,
                     on_point: Callable[[], None] | None = None) -> Sensitivity:
-    """The sensitivity table of ``net`` (weights loaded, TEST phase, placed on its device)."""
+    """The sensitivity table of ``net`` (weights loaded, TEST phase, placed on its device).
+
+    The scored batches are the next ``iterations`` batches of the data layers: the first ones
+    of the TEST set on a fresh net, as ``prunekit test`` scores them."""
     found = units.items(net, unit)
     graph = ChannelGraph(net) if unit == "Channel" else None
     data = FixedBatches(net, iterations)
@@ -67,9 +74,7 @@ def run_sensitivity(net: Net, unit: str, criterion: str, ratios: list[float], it
     for item in found:
         saved = _save(net, item)
         curve = Curve(item.name, item.members, item.num_groups,
-                      sum(macs.get(m, 0) for m in item.members),
-                      None if time_shares is None else
-                      sum(time_shares.get(m, 0.0) for m in item.members))
+                      sum(macs.get(m, 0) for m in item.members), None)
         curve.ratios.append(0.0)
         curve.accuracy.append(dense_acc)
         curve.loss.append(dense_loss)

@@ -44,10 +44,11 @@ def run_sensitivity_command(model: str, weights: str | None, unit: str, criterio
         found = units.items(net, unit)
         if not found:
             raise PrunekitError(f"{model}: no Convolution layer can be pruned by {unit}")
-        shares = time_shares(forward_ms(net, timing_iterations)) if timing_iterations else None
         with ProgressBar(len(found) * len(values), "sensitivity", unit="points") as bar:
-            result = run_sensitivity(net, unit, criterion, values, iterations, shares,
+            result = run_sensitivity(net, unit, criterion, values, iterations,
                                      on_point=bar.update)
+        if timing_iterations:   # after scoring: timing reads batches too
+            result.add_time_shares(time_shares(forward_ms(net, timing_iterations)))
     finally:
         net.close()
     data = result.as_dict()
