@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(sensitivity, "out", required=True, help="S.json to write (the text table goes to S.txt)")
     _flag(sensitivity, "timing_iterations", type=int, default=3,
           help="forward passes timed for each layer's time share (0: skip; default 3)")
+    _flag(sensitivity, "batch", type=int, help="batch size (default: the prototxt's)")
 
     plan = commands.add_parser(
         "plan", help="per-layer prune_ratios for a target speedup from a sensitivity table")
@@ -204,7 +205,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_sensitivity_command(args.model, args.weights, args.unit, args.criterion,
                                        args.ratios, args.iterations, args.gpu, args.out,
-                                       args.timing_iterations)
+                                       args.timing_iterations, args.batch)
     if args.command == "plan":
         from prunekit.commands.plan import run_plan
 

@@ -19,6 +19,7 @@ from prunekit.analysis.sensitivity import run_sensitivity
 from prunekit.atomic import atomic_write_text
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
+from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_caffemodel
@@ -28,7 +29,7 @@ from prunekit.report.sensitivity_table import format_sensitivity
 
 def run_sensitivity_command(model: str, weights: str | None, unit: str, criterion: str,
                             ratios: str, iterations: int, gpu: str | None, out: str,
-                            timing_iterations: int = 3) -> int:
+                            timing_iterations: int = 3, batch: int | None = None) -> int:
     if not weights:
         raise PrunekitError("sensitivity: give the trained weights with --weights X.caffemodel")
     if iterations < 1:
@@ -36,7 +37,10 @@ def run_sensitivity_command(model: str, weights: str | None, unit: str, criterio
     if not out.endswith(".json"):
         raise PrunekitError(f"--out {out}: expected a .json file (the text table goes next to it)")
     values = parse_ratios(ratios)
-    net = Net(caffe.read_net_prototxt(model), TEST, source=model)
+    param = caffe.read_net_prototxt(model)
+    if batch:
+        param = with_batch_size(param, batch)
+    net = Net(param, TEST, source=model)
     net.set_seed(0)
     net.place(resolve_device(gpu))
     try:
