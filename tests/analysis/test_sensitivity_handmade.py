@@ -82,3 +82,22 @@ def test_plan_refuses_an_unreachable_speedup(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "--speedup 50" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_plan_by_latency_compacts_and_times_its_plan(tmp_path: Path) -> None:
+    _sensitivity(tmp_path, "Channel")
+    model = tmp_path / "handmade.prototxt"
+    out, plan_json = tmp_path / "planned.prototxt", tmp_path / "plan.json"
+    proc = run_cli(["plan", "--sensitivity", str(tmp_path / "s_Channel.json"), "--speedup", "1.3",
+                    "--by", "latency", "--model", str(model), "--weights",
+                    str(tmp_path / "handmade.caffemodel"), "--batch", "4", "--out", str(out),
+                    "--json", str(plan_json)], tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(plan_json.read_text())
+    assert record["batch"] == 4 and 1 <= len(record["history"]) <= 4
+    assert record["measured"] > 0 and record["dense_ms"] > 0 and record["compacted_ms"] > 0
+    assert record["history"][0][0] == 1.3                   # first round plans the target
+    assert "measured after prunekit compact" in proc.stdout
+    ratios = {layer.name: layer.prune_param.prune_ratio
+              for layer in caffe.read_net_prototxt(out).layer if layer.HasField("prune_param")}
+    assert ratios == {i["name"]: pytest.approx(i["ratio"]) for i in record["items"]}
