@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import LENET_FIXTURE, REPO, fixture_experiment, run_cli
+from prunekit import caffe
 from prunekit.report.run_log import read_run
 
 #: Beyond FAST_FIXTURE_SOLVER: a 10x smaller target_reg and 5-iteration intervals, so the
@@ -84,3 +85,32 @@ def test_plot_refuses_a_log_without_training_lines(tmp_path: Path) -> None:
     proc = run_cli(["plot", "--logs", "notes.txt", "--out", "x.png"], tmp_path, timeout=60)
     assert proc.returncode == 1 and "notes.txt" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_run_log_of_a_mask_method_prunes_then_retrains(workdir: Path) -> None:
+    """A real 40-iteration L1_Row run: rounds at 0 and 10, then retraining to the end."""
+    exp = fixture_experiment(workdir, LENET_FIXTURE)
+    (exp / "solver_l1.prototxt").write_text(
+        'net: "compression_experiments/lenet5/train_val.prototxt"\ntest_iter: 1\n'
+        'test_interval: 20\ntest_initialization: true\nbase_lr: 0.001\nmomentum: 0.9\n'
+        'lr_policy: "fixed"\ndisplay: 10\nmax_iter: 40\nsnapshot: 0\nrandom_seed: 1\n'
+        'snapshot_prefix: "compression_experiments/lenet5/weights/l1"\nsolver_mode: CPU\n'
+        'prune_method: "L1_Row"\nprune_rounds: 2\nprune_interval: 10\n')
+    proc = run_cli(["train", "--solver", "compression_experiments/lenet5/solver_l1.prototxt",
+                    "--weights", str(LENET_FIXTURE / "baseline_lenet5.caffemodel")], workdir,
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (workdir / "acc.txt").write_text(proc.stderr)
+    (workdir / "prune.txt").write_text(proc.stdout)
+    run = read_run([str(workdir / "acc.txt"), str(workdir / "prune.txt")])
+    assert run.phases == [(0, 10, "prune"), (10, 40, "retrain")]
+    ratios = {layer.name: layer.prune_param.prune_ratio for layer in
+              caffe.read_net_prototxt(exp / "train_val.prototxt").layer
+              if layer.HasField("prune_param") and layer.prune_param.prune_ratio > 0}
+    assert run.pruned_ratio.keys() == ratios.keys()
+    for name, ratio in ratios.items():     # whole filters: ⌊N·r⌋ of N rows
+        assert run.pruned_ratio[name] == pytest.approx(ratio, abs=0.05)
+    proc = run_cli(["plot", "--logs", "acc.txt", "prune.txt", "--out", "run.png"], workdir,
+                   timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _check_png(workdir / "run.png", 1300, 400)

@@ -10,7 +10,8 @@ only grows. Read from the logs:
   / ``loss =``; the [app] ``'retrain' going on, current acc = x`` lines too);
 * theoretical speedup (``**** Step N (after update): s/target …``) — IncReg and SPP print it;
 * phases: prune until ``Current pruning stage … finished``, then losseval until ``'losseval'
-  done``, then retrain; ``All layer prune finished`` starts the final retrain;
+  done``, then retrain; ``All layer prune finished`` starts the final retrain; a mask method
+  (L1_Row, FPGM_Row, Mag_Weight, …) prunes until its last ``round k/R`` and retrains after;
 * per-layer pruned ratio at the end: ``<layer> prune finished! … pruned_ratio: p`` (IncReg) or
   the last ``round k/R …: <layer> keeps a/b weights`` (mask methods: 1 − a/b).
 """
@@ -116,7 +117,22 @@ def read_run(paths: list[str]) -> RunLog:
             parse_caffe_log(text, run)
         if "[app]" in text or _STEP.search(text):
             parse_app_log(text, run)
+    _close_phases(run)
     if not run.train_loss and not run.test and not run.speedup:
         raise PrunekitError(f"--logs {' '.join(paths)}: no training lines (Iteration N, loss = "
                             "...), test scores or [app] lines; expected the logs of prunekit train")
     return run
+
+
+def _close_phases(run: RunLog) -> None:
+    """The [app] log does not say when training ends: the last phase runs to the last step of
+    the Caffe log. A mask method's log has prune rounds only; what follows them is retraining."""
+    end = max([s for s, _ in run.train_loss] + [s for series in run.test.values()
+                                                   for s, _ in series] + [0])
+    if not run.phases or run.phases[-1][1] >= end:
+        return
+    start, stop, name = run.phases[-1]
+    if [p[2] for p in run.phases] == ["prune"]:
+        run.phases.append((stop, end, "retrain"))
+    else:
+        run.phases[-1] = (start, end, name)
