@@ -101,3 +101,14 @@ def test_plan_by_latency_compacts_and_times_its_plan(tmp_path: Path) -> None:
     ratios = {layer.name: layer.prune_param.prune_ratio
               for layer in caffe.read_net_prototxt(out).layer if layer.HasField("prune_param")}
     assert ratios == {i["name"]: pytest.approx(i["ratio"]) for i in record["items"]}
+
+
+def test_progress_bar_only_when_asked_for_a_terminal(tmp_path: Path, monkeypatch) -> None:
+    model, weights = make(tmp_path)
+    args = ["sensitivity", "--model", str(model), "--weights", str(weights), "--ratios", "0.5",
+            "--iterations", "1", "--timing-iterations", "0", "--out", str(tmp_path / "s.json")]
+    quiet = run_cli(args, tmp_path, timeout=60, check=True)    # stderr is a pipe: a log
+    assert "\r" not in quiet.stderr and "sensitivity [" not in quiet.stderr
+    monkeypatch.setenv("PRUNEKIT_PROGRESS", "1")               # as on a terminal
+    shown = run_cli(args, tmp_path, timeout=60, check=True)
+    assert "\rsensitivity [" in shown.stderr and "3/3 " in shown.stderr
