@@ -50,6 +50,11 @@ from prunekit.net.weights import load_caffemodel, save_caffemodel  # noqa: E402
 DEPLOY = REPO / "compression_experiments" / "vgg16" / "deploy.prototxt"
 
 
+def set_deploy(path: Path) -> None:
+    global DEPLOY
+    DEPLOY = path.resolve()
+
+
 def random_weights(path: Path) -> None:
     net = Net(with_batch_size(caffe.read_net_prototxt(DEPLOY), 1), TEST, source=str(DEPLOY))
     he_normal(net, seed=0)
@@ -72,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="prunekit speedup rounds")
     ap.add_argument("--iterations", type=int, default=3, help="prunekit speedup iterations")
     ap.add_argument("--work", type=Path)
+    ap.add_argument("--model", type=Path, default=DEPLOY,
+                    help="deploy prototxt (default VGG-16's; another one only to smoke-test)")
     args = ap.parse_args(argv)
+    set_deploy(args.model)
     work = args.work or Path(tempfile.mkdtemp(prefix="plan_latency_"))
     work.mkdir(parents=True, exist_ok=True)
     dense, sens_path = work / "vgg16_he.caffemodel", work / "sensitivity.json"
@@ -123,7 +131,7 @@ def write(args, argv, plan_json: dict, result: dict, t_sens: float, t_plan: floa
               "planner_measured": plan_json.get("measured"), "planner_rounds": plan_json.get("history"),
               "ratios": {i["name"]: i["ratio"] for i in plan_json["items"]},
               "sensitivity_s": t_sens, "plan_s": t_plan}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    Path(f"{out}.json").write_text(json.dumps(record, indent=1) + "\n")
     ratios = ", ".join(f"{k} {v:.1f}" for k, v in record["ratios"].items())
     lines = [f"`prunekit plan --by latency` on VGG-16 (random He weights), {stamp:%Y-%m-%d %H:%M} UTC, "
              f"{machine}, torch {torch.__version__}, batch {args.batch}"
@@ -135,7 +143,7 @@ def write(args, argv, plan_json: dict, result: dict, t_sens: float, t_plan: floa
              f"{result['theoretical']:.2f}x | {result['vs_forward_ms']:.1f} -> {result['forward_ms']:.1f} | "
              + ", ".join(f"({t:.2f}, {m:.2f})" for t, m in plan_json.get("history", [])) + " |",
              "", f"Ratios (Channel, l1): {ratios}."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    Path(f"{out}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {out}.json and .md")
 
