@@ -34,13 +34,18 @@ def short_run(mnist_root: Path, tmp_path_factory) -> Path:
     (root / "data").mkdir()
     (root / "data" / "mnist").symlink_to(mnist_root / "data" / "mnist")
     fixture_experiment(root, LENET_FIXTURE, TINY)
-    proc = run_cli(["train", "--solver", "compression_experiments/lenet5/solver.prototxt",
+    _train_with_logs(root, "solver.prototxt")
+    return root
+
+
+def _train_with_logs(root: Path, solver: str) -> None:
+    """A real prunekit train from the fixture baseline; its stderr/stdout as acc.txt/prune.txt."""
+    proc = run_cli(["train", "--solver", f"compression_experiments/lenet5/{solver}",
                     "--weights", str(LENET_FIXTURE / "baseline_lenet5.caffemodel")], root,
                    timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (root / "acc.txt").write_text(proc.stderr)
     (root / "prune.txt").write_text(proc.stdout)
-    return root
 
 
 def test_run_log_has_phases_speedup_and_final_ratios(short_run: Path) -> None:
@@ -96,12 +101,7 @@ def test_run_log_of_a_mask_method_prunes_then_retrains(workdir: Path) -> None:
         'lr_policy: "fixed"\ndisplay: 10\nmax_iter: 40\nsnapshot: 0\nrandom_seed: 1\n'
         'snapshot_prefix: "compression_experiments/lenet5/weights/l1"\nsolver_mode: CPU\n'
         'prune_method: "L1_Row"\nprune_rounds: 2\nprune_interval: 10\n')
-    proc = run_cli(["train", "--solver", "compression_experiments/lenet5/solver_l1.prototxt",
-                    "--weights", str(LENET_FIXTURE / "baseline_lenet5.caffemodel")], workdir,
-                   timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (workdir / "acc.txt").write_text(proc.stderr)
-    (workdir / "prune.txt").write_text(proc.stdout)
+    _train_with_logs(workdir, "solver_l1.prototxt")
     run = read_run([str(workdir / "acc.txt"), str(workdir / "prune.txt")])
     assert run.phases == [(0, 10, "prune"), (10, 40, "retrain")]
     ratios = {layer.name: layer.prune_param.prune_ratio for layer in

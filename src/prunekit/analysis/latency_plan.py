@@ -9,7 +9,7 @@
    (:mod:`prunekit.compact`) and timed against the dense net in interleaved rounds
    (:func:`interleaved_forward_ms`, forward under no_grad, ms per batch).
 3. While the measured speedup misses the target by more than ``tolerance``, the model's target
-   is scaled by requested / measured and the plan is made again (at most ``rounds`` times); the
+   is scaled by requested / measured (at most ×1.5 or ÷1.5 per round) and the plan is made again (at most ``rounds`` times); the
    closest plan is returned with every measurement.
 """
 
@@ -23,11 +23,16 @@ from prunekit.analysis.layer_latency import forward_ms
 from prunekit.analysis.masking import apply_plan
 from prunekit.analysis.planner import Plan, plan
 from prunekit.compact import compact
+from prunekit.errors import PrunekitError
 from prunekit.measure.compare import time_forward
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_net_param_blobs, net_blobs
+
+
+#: Largest correction of the model's target per round (one noisy timing must not send it far).
+MAX_STEP = 1.5
 
 
 @dataclass
@@ -56,8 +61,13 @@ def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, ro
     batch = next(iter(dense.blob_shapes.values()))[0]
     blobs = net_blobs(dense)
     target, best = speedup, None
-    for _ in range(rounds):
-        p = plan(sensitivity, costs, fixed, target)
+    for k in range(rounds):
+        try:
+            p = plan(sensitivity, costs, fixed, target)
+        except PrunekitError:
+            if k == 0:
+                raise
+            break     # the corrected target is out of reach: keep the closest plan so far
         compacted = _compacted(net_param, blobs, p, sensitivity, batch, dense.device)
         if channels_last:
             compacted.use_channels_last()
@@ -72,7 +82,8 @@ def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, ro
             on_round(target, measured)
         if abs(measured / speedup - 1) <= tolerance:
             break
-        target = max(1.0, target * speedup / measured)
+        factor = min(max(speedup / measured, 1 / MAX_STEP), MAX_STEP)
+        target = max(1.0, target * factor)
     return best
 
 

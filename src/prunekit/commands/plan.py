@@ -19,12 +19,11 @@ from prunekit.analysis.masking import he_normal
 from prunekit.analysis.planner import format_plan, plan
 from prunekit.analysis.prune_params import write_planned_prototxt
 from prunekit.atomic import atomic_write_text
+from prunekit.commands.speedup import build
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.net.batch_size import with_batch_size
-from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
-from prunekit.net.weights import load_caffemodel
 from prunekit.progress_bar import ProgressBar
 
 
@@ -77,15 +76,9 @@ def _latency(data: dict, speedup: float, model: str, weights, batch, gpu, channe
     param = caffe.read_net_prototxt(model)
     if batch:
         param = with_batch_size(param, batch)
-    dense = Net(param, TEST, source=model)
-    dense.set_seed(0)
-    if weights:
-        load_caffemodel(dense, weights)
-    else:
+    dense, _ = build(model, weights, TEST, batch, resolve_device(gpu), channels_last)
+    if not weights:
         he_normal(dense)
-    dense.place(resolve_device(gpu))
-    if channels_last:
-        dense.use_channels_last()
     try:
         with ProgressBar(4, "plan --by latency", unit="rounds") as bar:
             found = plan_by_latency(param, dense, data, speedup, channels_last=channels_last,
