@@ -9,7 +9,8 @@
    (:mod:`prunekit.compact`) and timed against the dense net in interleaved rounds
    (:func:`interleaved_forward_ms`, forward under no_grad, ms per batch).
 3. While the measured speedup misses the target by more than ``tolerance``, the model's target
-   is scaled by requested / measured (at most ×1.5 or ÷1.5 per round) and the plan is made again (at most ``rounds`` times); the
+   is scaled by requested / measured (at most ×1.5 or ÷1.5 per round) and the plan is made
+   again (at most ``rounds`` times); the
    closest plan is returned with every measurement.
 """
 
@@ -108,7 +109,8 @@ def _compacted(net_param, blobs: dict, p: Plan, sensitivity: dict, batch: int, d
     load_net_param_blobs(masked, blobs, "<planned>")
     apply_plan(masked, p, sensitivity["unit"], sensitivity["criterion"])
     compaction = compact(net_param, masked)
-    arrays = {name: [t.float().numpy() for t in ts] for name, ts in compaction.weights.blobs.items()}
+    arrays = {name: [t.float().numpy() for t in ts]
+              for name, ts in compaction.weights.blobs.items()}
     net = Net(with_batch_size(compaction.net_param, batch), TEST, source="<compacted plan>")
     load_net_param_blobs(net, arrays, "<compacted plan>")
     masked.close()

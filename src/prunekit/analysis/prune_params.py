@@ -13,7 +13,8 @@ from prunekit.errors import PrunekitError
 
 
 def write_planned_prototxt(model: str, out: str, plan: Plan) -> list[str]:
-    """Copy ``model`` to ``out`` (atomically) with the plan's prune_ratios; returns the layers set."""
+    """Copy ``model`` to ``out`` (atomically) with the plan's prune_ratios; returns the layers
+    set."""
     net_param = caffe.read_net_prototxt(model)
     ratios = {m: it.ratio for it in plan.items for m in it.members}
     found = []
