@@ -10,8 +10,7 @@
    (:func:`interleaved_forward_ms`, forward under no_grad, ms per batch).
 3. While the measured speedup misses the target by more than ``tolerance``, the model's target
    is scaled by requested / measured (at most ×1.5 or ÷1.5 per round) and the plan is made
-   again (at most ``rounds`` times); the
-   closest plan is returned with every measurement.
+   again (at most ``rounds`` times); the closest plan is returned with every measurement.
 """
 
 from __future__ import annotations
