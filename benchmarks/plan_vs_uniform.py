@@ -6,8 +6,8 @@ For one method (``--method L1_Row`` or ``Reg_Col``), in one run:
 1. ``prunekit sensitivity`` of the baseline (compression_experiments/lenet5/weights/
    baseline_lenet5.caffemodel) with the method's unit (Row / Col), l1, ratios 0.05…0.95;
 2. ``prunekit plan --by macs --speedup 4`` writes the planned train_val; the uniform arm gets
-   prune_ratio 0.75 in conv1 and conv2 (1/4 of every conv's own MACs kept: the same target under
-   the planner's cost model, and the same as the measured conv-MAC count below);
+   the smallest ratio, the same in conv1 and conv2, whose whole pruned groups reach 4x under the
+   same cost model (:func:`uniform_ratio`; it is also what the conv-MAC count below measures);
 3. each arm trains 3 times (``random_seed`` 1, 2, 3) with the method's solver
    (solver_l1_row.prototxt / solver.prototxt) shortened by ``--scale`` — every iteration count
    (max_iter, intervals, step values) multiplied by the same factor for both arms, so both get
@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 
 import methods_table as mt  # noqa: E402
 from prunekit import caffe  # noqa: E402
+from prunekit.analysis.planner import kept_fraction  # noqa: E402
 from prunekit.measure.machine import machine_name  # noqa: E402
 
 EXP = REPO / "compression_experiments" / "lenet5"
@@ -56,7 +57,6 @@ SCALED = ("max_iter", "test_interval", "prune_interval", "losseval_interval",
           "retrain_test_interval", "display")
 SEEDS = (1, 2, 3)
 TARGET = 4.0
-UNIFORM = 0.75
 
 
 def solver_for(method: str, net: Path, prefix: Path, seed: int, scale: float) -> Path:
@@ -77,11 +77,22 @@ def solver_for(method: str, net: Path, prefix: Path, seed: int, scale: float) ->
     return path
 
 
-def uniform_prototxt(method: str, out: Path) -> None:
+def uniform_ratio(sens: dict) -> float:
+    """The smallest ratio (0.01 steps), the same in every conv, whose whole pruned groups keep
+    at most 1/TARGET of the conv MACs (0.75 alone falls short: ⌊0.75·20⌋ = 15 of 20 filters)."""
+    curves, total = sens["curves"], sens["total_conv_macs"]
+    for step in range(1, 100):
+        r = step / 100
+        if sum(c["macs"] * kept_fraction(c, r) for c in curves) <= total / TARGET + 1e-9:
+            return r
+    raise SystemExit("no uniform ratio reaches the target")
+
+
+def uniform_prototxt(method: str, ratio: float, out: Path) -> None:
     param = caffe.read_net_prototxt(EXP / METHODS[method][2])
     for layer in param.layer:
         if layer.type == "Convolution":
-            layer.prune_param.prune_ratio = UNIFORM
+            layer.prune_param.prune_ratio = ratio
     caffe.write_prototxt(out, param)
 
 
@@ -116,20 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     sens = work / "sensitivity.json"
     mt.cli(["sensitivity", "--model", str(EXP / train_val), "--weights", str(BASELINE), "--unit",
             unit, "--ratios", "0.05:0.95:0.05", "--out", str(sens), "--timing-iterations", "0"])
-    planned, uniform = work / "planned.prototxt", work / "uniform.prototxt"
+    planned = work / "planned.prototxt"
     plan_out = mt.cli(["plan", "--sensitivity", str(sens), "--speedup", str(TARGET), "--model",
                        str(EXP / train_val), "--out", str(planned), "--json",
                        str(work / "plan.json")]).stdout
     print(plan_out, flush=True)
-    uniform_prototxt(args.method, uniform)
+    uniform = uniform_ratio(json.loads(sens.read_text()))
+    uniform_prototxt(args.method, uniform, work / "uniform.prototxt")
     mt.TRAIN_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-    jobs = [(arm, net, seed) for seed in SEEDS for arm, net in (("planned", planned),
-                                                                ("uniform", uniform))]
+    jobs = [(arm, net, seed) for seed in SEEDS
+            for arm, net in (("planned", planned), ("uniform", work / "uniform.prototxt"))]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(lambda j: train_one(args.method, j[0], j[1], j[2], work, args.scale),
                              jobs))
     write_results(args, argv, runs, json.loads((work / "plan.json").read_text()),
-                  mt.accuracy(EXP / train_val, BASELINE))
+                  mt.accuracy(EXP / train_val, BASELINE), uniform)
     return 0
 
 
@@ -141,7 +153,8 @@ def summary(runs: list[dict], arm: str) -> dict:
             "conv_speedup": [r["conv_speedup"] for r in mine]}
 
 
-def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float) -> None:
+def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float,
+                  uniform: float) -> None:
     stamp = datetime.now(timezone.utc)
     machine = machine_name(torch.device("cpu"))
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
@@ -153,7 +166,7 @@ def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float
               "torch": torch.__version__, "command": command.strip(), "method": args.method,
               "scale": args.scale, "target_conv_speedup": TARGET, "baseline_top1": baseline_top1,
               "planned_ratios": {i["name"]: i["ratio"] for i in plan["items"]},
-              "uniform_ratio": UNIFORM, "arms": arms, "runs": runs}
+              "uniform_ratio": uniform, "arms": arms, "runs": runs}
     out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     lines = [f"Planned vs uniform ratios, {args.method} on LeNet-5, {TARGET:g}x conv-MAC target, "
              f"{stamp:%Y-%m-%d %H:%M} UTC, {machine}, torch {torch.__version__}; `{command.strip()}`. "
@@ -162,7 +175,7 @@ def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float
              "| arm | ratios | top-1 per seed | mean top-1 | conv-MAC speedup per seed |",
              "|---|---|---|---|---|"]
     for arm in arms:
-        r = ratios if arm["arm"] == "planned" else f"conv1 {UNIFORM}, conv2 {UNIFORM}"
+        r = ratios if arm["arm"] == "planned" else f"conv1 {uniform:.2f}, conv2 {uniform:.2f}"
         lines.append(f"| {arm['arm']} | {r} | {', '.join(f'{t:.3f}' for t in arm['top1'])} | "
                      f"{arm['mean_top1']:.4f} | "
                      f"{', '.join(f'{s:.2f}' for s in arm['conv_speedup'])} |")
