@@ -94,7 +94,7 @@ def test_plan_by_latency_compacts_and_times_its_plan(tmp_path: Path) -> None:
                     "--json", str(plan_json)], tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(plan_json.read_text())
-    assert record["batch"] == 4 and 1 <= len(record["history"]) <= 4
+    assert record["batch"] == 4 and 1 <= len(record["history"]) <= 6
     assert record["measured"] > 0 and record["dense_ms"] > 0 and record["compacted_ms"] > 0
     assert record["history"][0][0] == 1.3                   # first round plans the target
     assert "measured after prunekit compact" in proc.stdout

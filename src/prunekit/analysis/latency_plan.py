@@ -9,12 +9,14 @@
    (:mod:`prunekit.compact`) and timed against the dense net in interleaved rounds
    (:func:`interleaved_forward_ms`, forward under no_grad, ms per batch).
 3. While the measured speedup misses the target by more than ``tolerance``, the model's target
-   is scaled by requested / measured (at most ×1.5 or ÷1.5 per round) and the plan is made
-   again (at most ``rounds`` times); the closest plan is returned with every measurement.
+   is corrected (:func:`_next_target`: interpolated between the targets measured below and
+   above, else scaled by requested / measured, at most ×/÷1.5) and the plan is made again (at
+   most ``rounds`` times); the closest plan is returned with every measurement.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,7 +53,7 @@ def latency_costs(net: Net, sensitivity: dict, iterations: int) -> tuple[dict[st
     return costs, sum(ms.values()) - sum(costs.values())
 
 
-def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, rounds: int = 4,
+def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, rounds: int = 6,
                     tolerance: float = 0.03, timing_rounds: int = 3, timing_iterations: int = 3,
                     channels_last: bool = False,
                     on_round: Callable[[float, float], None] | None = None) -> LatencyPlan:
@@ -60,7 +62,7 @@ def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, ro
     costs, fixed = latency_costs(dense, sensitivity, timing_iterations)
     batch = next(iter(dense.blob_shapes.values()))[0]
     blobs = net_blobs(dense)
-    target, best = speedup, None
+    target, best, history = speedup, None, []
     for k in range(rounds):
         try:
             p = plan(sensitivity, costs, fixed, target)
@@ -77,14 +79,30 @@ def plan_by_latency(net_param, dense: Net, sensitivity: dict, speedup: float, ro
         measured = dense_ms / small_ms
         if best is None or abs(measured - speedup) < abs(best.measured - speedup):
             best = LatencyPlan(p, measured, dense_ms=dense_ms, compacted_ms=small_ms)
-        best.history.append((target, measured))
+        history.append((target, measured))
         if on_round is not None:
             on_round(target, measured)
         if abs(measured / speedup - 1) <= tolerance:
             break
-        factor = min(max(speedup / measured, 1 / MAX_STEP), MAX_STEP)
-        target = max(1.0, target * factor)
+        target = _next_target(history, speedup)
+    best.history = history
     return best
+
+
+def _next_target(history: list[tuple[float, float]], speedup: float) -> float:
+    """Log-linear interpolation between the closest model targets measured below and above the
+    requested speedup (measured speed grows with the model's target); before both exist, the
+    last target scaled by requested / measured, at most ×/÷ MAX_STEP."""
+    below = [h for h in history if h[1] < speedup]
+    above = [h for h in history if h[1] >= speedup]
+    if below and above:
+        (tb, mb), (ta, ma) = max(below), min(above)
+        if ma > mb and ta != tb:
+            w = (math.log(speedup) - math.log(mb)) / (math.log(ma) - math.log(mb))
+            return math.exp(math.log(tb) + w * (math.log(ta) - math.log(tb)))
+    target, measured = history[-1]
+    factor = min(max(speedup / measured, 1 / MAX_STEP), MAX_STEP)
+    return max(1.0, target * factor)
 
 
 def interleaved_forward_ms(net: Net, vs_net: Net, rounds: int, iterations: int

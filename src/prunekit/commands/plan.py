@@ -80,7 +80,7 @@ def _latency(data: dict, speedup: float, model: str, weights, batch, gpu, channe
     if not weights:
         he_normal(dense)
     try:
-        with ProgressBar(4, "plan --by latency", unit="rounds") as bar:
+        with ProgressBar(6, "plan --by latency", unit="rounds") as bar:
             found = plan_by_latency(param, dense, data, speedup, channels_last=channels_last,
                                     on_round=lambda t, m: bar.update())
     finally:
