@@ -3,7 +3,8 @@
 #        SOLVER=solver_spp.prototxt sh compression_experiments/lenet5/train.sh   (SPP instead of IncReg)
 # Makes the MNIST LMDBs and the baseline model when they are missing, then prunes it with
 # $SOLVER (default solver.prototxt). Logs as in Caffe_IncReg: Caffe's glog lines ->
-# weights/log_<stamp>_acc.txt; the pruning log -> weights/log_<stamp>_prune.txt (grep app).
+# weights/log_<stamp>_acc.txt; the pruning log -> weights/log_<stamp>_prune.txt (grep app);
+# the run as a figure (accuracy, loss, phases, speedup, final ratios) -> weights/log_<stamp>.png.
 set -e
 cd "$(dirname "$0")/../.."
 dir=compression_experiments/lenet5
@@ -25,4 +26,6 @@ echo "train.sh: pruning with $solver; logs in $dir/weights/log_${stamp}_acc.txt 
 prunekit train --solver "$solver" --weights "$weights" $gpu \
   2> "$dir/weights/log_${stamp}_acc.txt" > "$dir/weights/log_${stamp}_prune.txt"
 grep "app" "$dir/weights/log_${stamp}_prune.txt" | grep "stage = 1) finished\|All 'retrain' done" >&2 || true
-grep "Pruning done" "$dir/weights/log_${stamp}_acc.txt" | sed 's/^.*\] //' >&2
+grep "Pruning done" "$dir/weights/log_${stamp}_acc.txt" | sed 's/^.*\] //' >&2 || true
+prunekit plot --logs "$dir/weights/log_${stamp}_acc.txt" "$dir/weights/log_${stamp}_prune.txt" \
+  --out "$dir/weights/log_${stamp}.png" >&2

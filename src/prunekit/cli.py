@@ -128,6 +128,44 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(mnist, "out", required=True, help="folder for mnist_train_lmdb and mnist_test_lmdb")
     _flag(mnist, "idx_dir", help="folder with the four MNIST IDX files (default: embedded digits)")
     _add_image_data_parsers(datasets)
+
+    sensitivity = commands.add_parser(
+        "sensitivity", help="prune one layer at a time to each ratio and score it (no retraining)")
+    _flag(sensitivity, "model", required=True, help="net prototxt (its TEST phase is scored)")
+    _flag(sensitivity, "weights", required=True, help="trained .caffemodel")
+    _flag(sensitivity, "unit", default="Row", help="Row (filters, default), Col, Channel "
+          "(coupled output channels) or Shape (kernel positions)")
+    _flag(sensitivity, "criterion", default="l1", help="l1 (default) or fpgm (Row/Channel)")
+    _flag(sensitivity, "ratios", default="0.1:0.9:0.1", help="START:STOP:STEP or a comma list")
+    _flag(sensitivity, "iterations", type=int, default=10, help="TEST batches per point (default 10)")
+    _flag(sensitivity, "gpu", help="GPU id; absent: CPU")
+    _flag(sensitivity, "out", required=True, help="S.json to write (the text table goes to S.txt)")
+    _flag(sensitivity, "timing_iterations", type=int, default=3,
+          help="forward passes timed for each layer's time share (0: skip; default 3)")
+    _flag(sensitivity, "batch", type=int, help="batch size (default: the prototxt's)")
+
+    plan = commands.add_parser(
+        "plan", help="per-layer prune_ratios for a target speedup from a sensitivity table")
+    _flag(plan, "sensitivity", required=True, help="S.json of prunekit sensitivity")
+    _flag(plan, "speedup", type=float, required=True, help="target speedup (e.g. 4)")
+    _flag(plan, "by", default="macs", help="macs (theoretical conv MACs, default) or latency "
+          "(measured forward time on this machine, checked after compaction)")
+    _flag(plan, "model", required=True, help="train_val.prototxt to copy with prune_param blocks")
+    _flag(plan, "out", required=True, help="planned prototxt to write")
+    _flag(plan, "deploy", help="--by latency: the prototxt to time (default --model)")
+    _flag(plan, "weights", help="--by latency: .caffemodel (default: random He-normal weights)")
+    _flag(plan, "batch", type=int, help="--by latency: batch size to time at")
+    _flag(plan, "gpu", help="--by latency: GPU id; absent: CPU")
+    _flag(plan, "channels_last", action="store_true", help="--by latency: time NHWC")
+    _flag(plan, "json", help="also write the plan as JSON to this file")
+
+    plot = commands.add_parser("plot", help="PNG figures of a pruning run, sensitivity curves or "
+                               "a methods table")
+    _flag(plot, "logs", nargs="+", help="a pruning run: its Caffe log (stderr) and [app] log "
+          "(stdout), in any order")
+    _flag(plot, "sensitivity", help="S.json of prunekit sensitivity")
+    _flag(plot, "methods", help="a methods_table results .json (benchmarks/methods_table.py)")
+    _flag(plot, "out", required=True, help="PNG file to write")
     return parser
 
 
@@ -236,6 +274,22 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.data import run_data_mnist
 
         return run_data_mnist(args.out, args.idx_dir)
+    if args.command == "sensitivity":
+        from prunekit.commands.sensitivity import run_sensitivity_command
+
+        return run_sensitivity_command(args.model, args.weights, args.unit, args.criterion,
+                                       args.ratios, args.iterations, args.gpu, args.out,
+                                       args.timing_iterations, args.batch)
+    if args.command == "plan":
+        from prunekit.commands.plan import run_plan
+
+        return run_plan(args.sensitivity, args.speedup, args.by, args.model, args.out,
+                        args.weights, args.batch, args.gpu, args.channels_last, args.json,
+                        args.deploy)
+    if args.command == "plot":
+        from prunekit.commands.plot import run_plot
+
+        return run_plot(args.logs, args.sensitivity, args.methods, args.out)
     raise AssertionError(args.command)
 
 

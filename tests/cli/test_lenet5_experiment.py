@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image as plt_image
 import numpy as np
 import pytest
 
@@ -54,6 +55,9 @@ def _run(root: Path, solver: str) -> tuple[str, str]:
         new = sorted(weights.glob("log_*_acc.txt"))[-1:]
     assert re.fullmatch(r"log_\d{8}-\d{4}_acc\.txt", new[-1].name)
     acc = new[-1].read_text()
+    figure = new[-1].with_name(new[-1].name.replace("_acc.txt", ".png"))
+    image = plt_image.imread(figure)              # train.sh plots the run next to its logs
+    assert image.shape[:2] == (400, 1300) and float(np.var(image[..., :3])) > 1e-3
     prune = new[-1].with_name(new[-1].name.replace("_acc.txt", "_prune.txt")).read_text()
     return acc, prune
 

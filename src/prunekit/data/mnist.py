@@ -20,6 +20,7 @@ import numpy as np
 from prunekit.data.idx import find_idx_file, read_mnist_pair
 from prunekit.data.lmdb_io import write_lmdb
 from prunekit.errors import PrunekitError
+from prunekit.progress_bar import ProgressBar
 
 TRAIN_SHUFFLE_SEED = 20131018  # fixed, so every machine builds the same training LMDB
 TRAIN_PER_DIGIT, TEST_PER_DIGIT = 400, 100
@@ -65,15 +66,18 @@ def split_5k(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def write_mnist_lmdb(path: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """An LMDB of 1×H×W uint8 Datums keyed "%08d" in the given order."""
+    """An LMDB of 1×H×W uint8 Datums keyed "%08d" in the given order (a progress bar on a
+    terminal: the 60,000 IDX digits take a while)."""
     from prunekit.caffe import array_to_datum
 
-    def records():
+    def records(bar: ProgressBar):
         for i, (image, label) in enumerate(zip(images, labels)):
             datum = array_to_datum(np.ascontiguousarray(image[None]), int(label))
             yield b"%08d" % i, datum.SerializeToString()
+            bar.update()
 
-    write_lmdb(path, records())
+    with ProgressBar(len(images), f"write {path.name}", unit="images") as bar:
+        write_lmdb(path, records(bar))
     return path
 
 

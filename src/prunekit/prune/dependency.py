@@ -346,6 +346,15 @@ class ChannelGraph:
             return torch.zeros(self._geometry[layer].num_rows, dtype=torch.bool)
         return ~self._pinned[self._row_class[layer]]
 
+    def coupled_producers(self, layer: str) -> list[str]:
+        """Registered producers whose filter r is tied to ``layer``'s filter r (the same
+        channel class, e.g. every conv summed by one Eltwise chain), ``layer`` included."""
+        mine = self._row_class.get(layer)
+        if mine is None:
+            return [layer]
+        return [p for p in self.registered
+                if p in self._row_class and torch.equal(self._row_class[p], mine)]
+
     # ------------------------------------------------------------------ Col unit
     def _dropped_channels(self, layer: str, pruned_cols) -> torch.Tensor:
         """bool [C_in]: every column of input channel c pruned (in c's group)."""

@@ -1,0 +1,91 @@
+"""``prunekit plan --sensitivity S.json --speedup 4 [--by macs|latency] --model train_val.prototxt
+--out planned.prototxt``: per-layer prune_ratios at the least predicted accuracy loss.
+
+``--by macs`` plans against conv MACs (:mod:`prunekit.analysis.planner`); ``--by latency``
+against measured forward times on this machine at ``--batch``, then compacts and times the plan
+and corrects it until the measured speedup is within 3% (or the rounds run out;
+:mod:`prunekit.analysis.latency_plan`). The ratios go into a copy of ``--model`` as
+``prune_param`` blocks; the summary table goes to stdout, ``--json`` also writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from prunekit import caffe
+from prunekit.analysis.latency_plan import plan_by_latency
+from prunekit.analysis.masking import he_normal
+from prunekit.analysis.planner import format_plan, plan
+from prunekit.analysis.prune_params import write_planned_prototxt
+from prunekit.atomic import atomic_write_text
+from prunekit.commands.speedup import build
+from prunekit.device import resolve_device
+from prunekit.errors import PrunekitError
+from prunekit.net.batch_size import with_batch_size
+from prunekit.net.layers.base import TEST
+from prunekit.progress_bar import ProgressBar
+
+
+def read_sensitivity(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise PrunekitError(f"--sensitivity {path}: cannot read it ({e.strerror})") from None
+    except json.JSONDecodeError as e:
+        raise PrunekitError(f"--sensitivity {path}: not JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(data, dict) or not data.get("curves"):
+        raise PrunekitError(f"--sensitivity {path}: no 'curves'; expected the JSON written by "
+                            "prunekit sensitivity --out")
+    return data
+
+
+def run_plan(sensitivity: str, speedup: float, by: str, model: str, out: str,
+             weights: str | None = None, batch: int | None = None, gpu: str | None = None,
+             channels_last: bool = False, json_out: str | None = None,
+             deploy: str | None = None) -> int:
+    if by not in ("macs", "latency"):
+        raise PrunekitError(f"--by {by}: expected macs or latency")
+    data = read_sensitivity(sensitivity)
+    extra = {}
+    if by == "macs":
+        costs = {c["name"]: float(c["macs"]) for c in data["curves"]}
+        result = plan(data, costs, float(data["total_conv_macs"]) - sum(costs.values()), speedup)
+    else:
+        result, extra = _latency(data, speedup, deploy or model, weights, batch, gpu,
+                                 channels_last)
+    layers = write_planned_prototxt(model, out, result)
+    print(format_plan(result, by))
+    if extra:
+        print(f"measured after prunekit compact: {extra['measured']:.2f}x forward "
+              f"({extra['dense_ms']:.2f} ms -> {extra['compacted_ms']:.2f} ms per batch of "
+              f"{extra['batch']}); rounds (model target, measured): "
+              + ", ".join(f"({t:.2f}, {m:.2f})" for t, m in extra["history"]))
+    if json_out:
+        record = {"sensitivity": sensitivity, "by": by, "speedup": speedup, "model": model,
+                  "out": out, "items": [asdict(i) for i in result.items],
+                  "predicted_speedup": result.predicted_speedup,
+                  "predicted_loss": result.predicted_loss, **extra}
+        atomic_write_text(json_out, json.dumps(record, indent=1) + "\n")
+    print(f"Wrote {out} (prune_ratio of {len(layers)} layers)")
+    return 0
+
+
+def _latency(data: dict, speedup: float, model: str, weights, batch, gpu, channels_last):
+    param = caffe.read_net_prototxt(model)
+    if batch:
+        param = with_batch_size(param, batch)
+    dense, _ = build(model, weights, TEST, batch, resolve_device(gpu), channels_last)
+    if not weights:
+        he_normal(dense)
+    try:
+        with ProgressBar(6, "plan --by latency", unit="rounds") as bar:
+            found = plan_by_latency(param, dense, data, speedup, channels_last=channels_last,
+                                    on_round=lambda t, m: bar.update())
+    finally:
+        dense.close()
+    shape = next(iter(dense.blob_shapes.values()))
+    return found.plan, {"measured": found.measured, "history": found.history,
+                        "dense_ms": found.dense_ms, "compacted_ms": found.compacted_ms,
+                        "batch": int(shape[0]), "channels_last": channels_last}

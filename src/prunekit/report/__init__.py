@@ -1,0 +1,1 @@
+"""Logs and results → tables and PNG figures (matplotlib, headless Agg backend)."""
