@@ -40,22 +40,11 @@ def new_file_mode(mode: int = 0o666) -> int:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    folder = _folder_of(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -64,15 +53,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+def atomic_output(path: str | os.PathLike, keep_suffix: bool = False) -> Iterator[str]:
     """A temporary path beside ``path`` for writers that only take a file name (ONNX, TorchScript).
 
     The file written there is renamed to ``path`` (with the umask mode) when the block ends
     without an exception, and removed otherwise, so ``path`` is either untouched or complete.
+    The temporary name is ``.<name>.<random>.tmp`` (``keep_suffix``: ``.tmp.onnx`` etc., for
+    writers that look at the extension).
     """
     path = Path(path)
     folder = _folder_of(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder)
+    suffix = ".tmp" + (path.suffix if keep_suffix else "")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp

@@ -101,7 +101,7 @@ def _onnx(wrapper, example, path: str, inputs, net: Net, opset: int) -> None:
 
 
 def _atomic(path: str, write) -> None:
-    with atomic_output(path) as tmp, warnings.catch_warnings():
+    with atomic_output(path, keep_suffix=True) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracing notes on Python control flow: expected here
         write(tmp)
 
