@@ -46,3 +46,19 @@ def make_photo_folder(root: Path, classes: int, per_class: int, seed: int) -> li
             assert cv2.imwrite(str(path), np.ascontiguousarray(_variant(photos[k % 2], rng)))
             files.append(path)
     return files
+
+
+def photo_variants(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """``count`` BGR uint8 images of height x width in memory: square crops (60-400 pixels) of the
+    two photos, resized, flipped half the time (for tests that write their own Datums)."""
+    photos = _photos_bgr()
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        photo = photos[i % 2]
+        side = int(rng.integers(60, 400))
+        y, x = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
+        image = cv2.resize(photo[y:y + side, x:x + side], (width, height),
+                           interpolation=cv2.INTER_AREA)
+        out.append(np.ascontiguousarray(image[:, ::-1]) if rng.random() < 0.5 else image)
+    return out

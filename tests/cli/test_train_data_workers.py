@@ -17,8 +17,7 @@ from cli_helpers import REPO, run_cli
 from prunekit.caffe import array_to_blob, array_to_datum, write_binaryproto
 from prunekit.data.lmdb_io import write_lmdb
 
-sys.path.insert(0, str(REPO / "tests" / "data"))
-from photo_set import photo_variants  # noqa: E402
+from photo_set import photo_variants
 
 NET = """
 name: "tiny"

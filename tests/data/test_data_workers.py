@@ -6,11 +6,16 @@ from scikit-learn's sample photos; 10 records in batches of 4, so the 5 batches 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from photo_set import photo_variants
+# one photo helper for every test folder (a second module of the same name would shadow it)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from photo_set import photo_variants  # noqa: E402
 from prunekit.caffe import (array_to_blob, array_to_datum, blob_to_array, caffe_pb2,
                            read_binaryproto, write_binaryproto)
 from prunekit.data.data_layer import DataLayer
