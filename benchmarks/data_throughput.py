@@ -21,7 +21,7 @@ for ``--batches`` batches gives images/s. Medians over the rounds. Checks (exit 
 fails): prunekit ≥ 0.95 × the DataLoader at each W (median of the per-round ratios), and
 prunekit's W=2 / W=1 ≥ 1.8 (meant for a 2-core machine).
 
-    flock /tmp/prunekit-cpu.lock python benchmarks/data_throughput.py
+    python benchmarks/data_throughput.py      # on an otherwise idle machine
 
 Writes benchmarks/results/<date>T<hhmm>Z_<machine>_data_throughput_b<batch>.json/.md.
 """
