@@ -20,6 +20,7 @@ import numpy as np
 from prunekit.caffe.datum import image_datum_bytes
 from prunekit.data import opencv_image as cvi
 from prunekit.data.image_list import ListEntry
+from prunekit.data.images import hwc_to_chw
 from prunekit.data.lmdb_io import write_lmdb
 from prunekit.data.ordered_pool import ordered_map
 from prunekit.errors import PrunekitError
@@ -71,7 +72,7 @@ def _convert(task: _Task) -> _Result:
     if image is None:
         return None
     if not encoding:
-        chw = cvi.to_chw(image)
+        chw = hwc_to_chw(image)
         return image_datum_bytes(chw, label), chw.size, chw.size
     resized = opts.resize_height > 0 or opts.resize_width > 0
     data = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from prunekit.data.images import hwc_to_chw
 from prunekit.errors import PrunekitError
 
 ENCODINGS = ("jpg", "jpeg", "png")
@@ -38,13 +39,6 @@ def read_image(path: str, color: bool, height: int = 0, width: int = 0) -> np.nd
     if height > 0 and width > 0:
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return image
-
-
-def to_chw(image: np.ndarray) -> np.ndarray:
-    """HWC or HW OpenCV pixels -> CHW (what a raw Datum stores)."""
-    if image.ndim == 2:
-        return image[np.newaxis]
-    return image.transpose(2, 0, 1)
 
 
 def matches_extension(path: str, encoding: str) -> bool:
@@ -80,5 +74,5 @@ def decode_native(data: bytes) -> np.ndarray | None:
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         return None
-    return np.ascontiguousarray(to_chw(image))
+    return np.ascontiguousarray(hwc_to_chw(image))
 
