@@ -11,7 +11,12 @@ For one method (``--method L1_Row`` or ``Reg_Col``), in one run:
 3. each arm trains 3 times (``random_seed`` 1, 2, 3) with the method's solver
    (solver_l1_row.prototxt / solver.prototxt) shortened by ``--scale`` — every iteration count
    (max_iter, intervals, step values) multiplied by the same factor for both arms, so both get
-   the same pruning + retraining budget — two trainings side by side, one OpenMP thread each;
+   the same pruning + retraining budget — two trainings side by side, one OpenMP thread each.
+   Both arms start from the same baseline weights and read the same fixed-order LMDB, so without
+   more the seed would change nothing (the first run of this script gave three identical runs per
+   arm). Each arm's TRAIN Data layer therefore gets ``rand_skip`` = the number of records in its
+   LMDB: Caffe's seed-determined skip of [0, rand_skip) records at the start, so seed s starts
+   both arms at the same record and different seeds see the digits in different rotations;
 4. top-1 of the result (L1_Row: the final snapshot; Reg_Col: the best retrain model the schedule
    outputs, "Pruning done. Best model") on the 1,000 embedded test digits (``prunekit test``),
    and its conv-MAC speedup (``prunekit flops --weights``: zero rows/columns skipped).
@@ -36,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+import lmdb
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -96,6 +102,22 @@ def uniform_prototxt(method: str, ratio: float, out: Path) -> None:
     caffe.write_prototxt(out, param)
 
 
+def set_rand_skip(path: Path) -> int:
+    """Give the TRAIN-phase Data layer of ``path`` a ``rand_skip`` of its LMDB's record count
+    (relative sources are relative to the repository root, where the trainings run)."""
+    param = caffe.read_net_prototxt(path)
+    layers = [layer for layer in param.layer if layer.type == "Data"
+              and any(rule.phase == 0 for rule in layer.include)]
+    if len(layers) != 1:
+        raise SystemExit(f"{path}: expected one TRAIN Data layer, found {len(layers)}")
+    source = REPO / layers[0].data_param.source
+    with lmdb.open(str(source), readonly=True, lock=False) as env:
+        records = env.stat()["entries"]
+    layers[0].data_param.rand_skip = records
+    caffe.write_prototxt(path, param)
+    return records
+
+
 def train_one(method: str, arm: str, net: Path, seed: int, work: Path, scale: float) -> dict:
     prefix = work / f"{arm}_seed{seed}"
     solver = solver_for(method, net, prefix, seed, scale)
@@ -134,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     print(plan_out, flush=True)
     uniform = uniform_ratio(json.loads(sens.read_text()))
     uniform_prototxt(args.method, uniform, work / "uniform.prototxt")
+    for arm_net in (planned, work / "uniform.prototxt"):
+        skip = set_rand_skip(arm_net)
     mt.TRAIN_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
     jobs = [(arm, net, seed) for seed in SEEDS
             for arm, net in (("planned", planned), ("uniform", work / "uniform.prototxt"))]
@@ -141,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = list(pool.map(lambda j: train_one(args.method, j[0], j[1], j[2], work, args.scale),
                              jobs))
     write_results(args, argv, runs, json.loads((work / "plan.json").read_text()),
-                  mt.accuracy(EXP / train_val, BASELINE), uniform)
+                  mt.accuracy(EXP / train_val, BASELINE), uniform, skip)
     return 0
 
 
@@ -154,7 +178,7 @@ def summary(runs: list[dict], arm: str) -> dict:
 
 
 def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float,
-                  uniform: float) -> None:
+                  uniform: float, rand_skip: int) -> None:
     stamp = datetime.now(timezone.utc)
     machine = machine_name(torch.device("cpu"))
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")
@@ -166,11 +190,12 @@ def write_results(args, argv, runs: list[dict], plan: dict, baseline_top1: float
               "torch": torch.__version__, "command": command.strip(), "method": args.method,
               "scale": args.scale, "target_conv_speedup": TARGET, "baseline_top1": baseline_top1,
               "planned_ratios": {i["name"]: i["ratio"] for i in plan["items"]},
-              "uniform_ratio": uniform, "arms": arms, "runs": runs}
+              "uniform_ratio": uniform, "rand_skip": rand_skip, "arms": arms, "runs": runs}
     out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     lines = [f"Planned vs uniform ratios, {args.method} on LeNet-5, {TARGET:g}x conv-MAC target, "
              f"{stamp:%Y-%m-%d %H:%M} UTC, {machine}, torch {torch.__version__}; `{command.strip()}`. "
-             f"Solver iteration counts x{args.scale:g} for both arms; seeds {list(SEEDS)}; top-1 on "
+             f"Solver iteration counts x{args.scale:g} for both arms; seeds {list(SEEDS)} (each also "
+             f"sets where training starts: rand_skip {rand_skip}); top-1 on "
              f"the 1,000 embedded test digits (baseline {baseline_top1:.4f}).", "",
              "| arm | ratios | top-1 per seed | mean top-1 | conv-MAC speedup per seed |",
              "|---|---|---|---|---|"]
