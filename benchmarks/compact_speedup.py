@@ -12,7 +12,9 @@ For each model and each target conv-MAC reduction (``--targets 2 4``), in one pr
    its branch1 and every branch2c, so the Eltwise drops them) — with f chosen by bisection so
    that the conv MACs left after compaction are 1/target of the dense count (predicted from
    the layer shapes);
-3. ``prunekit.compact`` makes the smaller net (checked against the masked one);
+3. ``prunekit.compact`` makes the smaller net, which is checked against the masked one on a
+   random batch-1 input (``prunekit.compact.verify.compare``): the run stops with an error if
+   any output differs by more than ``COMPACT_TOLERANCE`` of its scale;
 4. the masked (= dense-cost) net and the compacted net, both at ``--batch``, are timed in
    alternating rounds (``prunekit.measure.compare``): forward under no_grad and a plain
    forward+backward step, medians over rounds.
@@ -53,7 +55,7 @@ sys.path.insert(0, str(REPO / "tests" / "compact"))
 from _compact_helpers import randomise  # noqa: E402
 
 from prunekit import caffe  # noqa: E402
-from prunekit.compact import build_with_blobs, compact  # noqa: E402
+from prunekit.compact import build_compacted, build_with_blobs, compact  # noqa: E402
 from prunekit.compact.fold_bn import fold_batch_norms  # noqa: E402
 from prunekit.compact.verify import compare as compare_outputs  # noqa: E402
 from prunekit.device import resolve_device  # noqa: E402
@@ -157,6 +159,21 @@ def build_at(param, batch: int, device, arrays=None, channels_last: bool = False
 
 #: Folded vs unfolded outputs further apart than this (relative to the output scale): a bug.
 FOLD_TOLERANCE = 1e-4
+#: Compacted vs masked outputs further apart than this (relative to the output scale): a bug.
+COMPACT_TOLERANCE = 1e-4
+
+
+def check_compacted(masked: Net, result, what: str) -> float:
+    """Largest |masked − compacted| / output scale on a random batch-1 input; exits with an
+    error above COMPACT_TOLERANCE (compaction is exact up to float32 rounding)."""
+    small = build_compacted(result, TEST, f"<{what}>")
+    worst = max(d.relative for d in compare_outputs(masked, small, set()))
+    small.close()
+    print(f"{what}: max |masked - compacted| / output scale {worst:.2g}", file=sys.stderr)
+    if not worst <= COMPACT_TOLERANCE:
+        raise SystemExit(f"{what}: compacted net differs from the masked one ({worst:.3g} of "
+                         f"the output scale, tolerance {COMPACT_TOLERANCE:g})")
+    return worst
 
 
 def folded(param, arrays: dict, what: str):
@@ -183,6 +200,7 @@ def one_target(model: str, target: float, args, device) -> dict:
     f = fraction_for(masked, model, target, residual, args.round_to)
     mask(masked, model, f, args.seed, residual)
     result = compact(param, masked, args.round_to)
+    compact_error = check_compacted(masked, result, f"{model} {target:g}x compact")
     dense_arrays = {e.name: [t.detach().float().numpy() for t in m.caffe_blobs()]
                     for e, m in masked.named_layers() if list(m.caffe_blobs())}
     small_arrays = {n: [t.float().numpy() for t in b] for n, b in result.weights.blobs.items()}
@@ -200,7 +218,8 @@ def one_target(model: str, target: float, args, device) -> dict:
     theory = t_big.conv_macs / t_small.conv_macs
     row = {"model": model, "target": target, "filter_fraction": f, "round_to": args.round_to,
            "channels_last": args.channels_last, "residual_pruned": residual,
-           "fold_bn": args.fold_bn, "folded_batch_norms_dense": folds[0],
+           "fold_bn": args.fold_bn, "max_relative_error_compact_vs_masked": compact_error,
+           "folded_batch_norms_dense": folds[0],
            "folded_batch_norms_compact": folds[1],
            "params_dense": t_big.params, "params_compact": t_small.params,
            "conv_macs_dense": t_big.conv_macs, "conv_macs_compact": t_small.conv_macs,

@@ -11,6 +11,12 @@
               ``target_reg`` is huge (the effective target is capped at target_reg_cap = 10, i.e.
               40,000 iterations at AA = 0.00025 per iteration), so no group is pruned and no layer
               finishes during the timed window: the script checks that afterwards.
+  C  masked:  B with groups already pruned (``--pruned-fraction``, default 0.5, of each prune
+              layer's target: the groups with the smallest L1 norm, marked through IncReg's own
+              path, so masks, zeroed weights, gradient masks and neighbour propagation are live),
+              still in 'prune' with the rest of the groups being regularised: the regime most of
+              a pruning run spends its time in. The script checks afterwards that exactly those
+              groups stayed pruned and no layer finished.
 
 Data (``--data``): ``lmdb`` reads data/mnist/mnist_train_lmdb (make it with
 ``prunekit data mnist --out data/mnist``), as the experiment does; ``input`` replaces the Data
@@ -21,7 +27,8 @@ their own copy of the same batches.
 An iteration is one full ``Solver.step(1)``: forward, backward, hooks, update (no test, no
 snapshot, no display). Warm-up iterations are not timed; then ``--rounds`` rounds of
 ``--iterations`` iterations per side, the sides alternating (A B, B A, ...), and the table shows
-medians of ms per iteration and overhead = B/A − 1. The targets (issue): overhead ≤ 5 % on a CPU
+medians of ms per iteration, overhead = B/A − 1 (before the first pruning) and masked overhead
+= C/A − 1 (while groups are pruned; C runs in the same alternating rounds). The targets (issue): overhead ≤ 5 % on a CPU
 for LeNet-5; ≤ 3 % on a GPU for VGG-16 at batch 32 (``--model vgg16 --gpu 0 --batch 32``: its
 train_val with the Data layer replaced by an Input layer of random 3x224x224 images; the prune
 layers are those with a prune_param, conv1_2 … conv5_3).
@@ -57,6 +64,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -167,17 +175,45 @@ def time_steps(solver: Solver, iterations: int) -> float:
     return (time.perf_counter() - start) * 1000.0 / iterations
 
 
-def check_still_pruning(solver: Solver) -> dict:
-    """B must have stayed in 'prune' with nothing pruned and no layer finished."""
+def pruned_groups(solver: Solver) -> dict[str, int]:
+    """Pruned columns + rows of every layer the method watches."""
+    return {l.name: int(l.col_pruned.sum()) + int(l.row_pruned.sum())
+            for l in solver.hooks[0].layers}
+
+
+def prune_smallest(solver: Solver, fraction: float) -> dict[str, int]:
+    """Side C's setup: in each prune layer, mark pruned the ``fraction`` × its prune_ratio of its
+    groups with the smallest L1 norm, through IncReg's own path for crossers (mask, zeroed
+    weights, propagation queued for the next iteration). Returns how many each layer got."""
+    method = solver.hooks[0]
+    marked = {}
+    for layer in method.layers:
+        if layer.prune_ratio <= 0:
+            continue
+        n = layer.num_groups(method.unit)
+        k = int(round(fraction * layer.prune_ratio * n))
+        scores = np.asarray(method._group_scores(layer.weight.detach()), dtype=np.float64)
+        newly = np.zeros(n, dtype=bool)
+        newly[np.argsort(scores, kind="stable")[:k]] = True
+        method._pruned_now(layer, newly)
+        marked[layer.name] = k
+    return marked
+
+
+def check_still_pruning(solver: Solver, expected: dict[str, int] | None = None,
+                        side: str = "B") -> dict:
+    """The side must have stayed in 'prune' with no layer finished and exactly the ``expected``
+    groups pruned (None: nothing pruned, side B)."""
     method = solver.hooks[0]
     state = method.schedule.state
     layers = method.layers
-    pruned = {l.name: int(l.col_pruned.sum()) + int(l.row_pruned.sum()) for l in layers}
+    pruned = pruned_groups(solver)
     finished = [l.name for l in layers if l.iter_prune_finished != NEVER and l.prune_ratio > 0]
     max_reg = max(float(l.reg.max()) for l in layers if l.reg is not None and l.prune_ratio > 0)
-    if state != "prune" or any(pruned.values()) or finished:
-        raise SystemExit(f"B left the 'prune' regime during timing: state {state}, pruned "
-                         f"{pruned}, finished {finished}")
+    wrong = any(pruned.values()) if expected is None else pruned != expected
+    if state != "prune" or wrong or finished:
+        raise SystemExit(f"{side} left its regime during timing: state {state}, pruned "
+                         f"{pruned} (expected {expected or 'none'}), finished {finished}")
     return {"state": state, "groups_pruned": pruned, "max_reg": max_reg,
             "target_reg_eff": method.target_eff,
             "prune_layers": [l.name for l in method.layers if l.prune_ratio > 0]}
@@ -278,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", action="store_true", help="time B's hook methods afterwards")
     ap.add_argument("--profile", action="store_true", help="cProfile B afterwards")
     ap.add_argument("--profile-iterations", type=int, default=300)
+    ap.add_argument("--pruned-fraction", type=float, default=0.5,
+                    help="side C: fraction of each prune layer's target pruned before timing")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=str(RESULTS), help="results folder")
     args = ap.parse_args(argv)
@@ -303,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     app_out = app_path.open("w")
     pruning = build(param_net, data, args.method, args.seed, f"{snapshots.name}/prune", app_out,
                     device)
+    masked = build(param_net, data, args.method, args.seed, f"{snapshots.name}/masked", app_out,
+                   device)
     batch = plain.net.blob_shapes["data"][0]
     net_file = NETS[args.model].relative_to(REPO)
     print(f"{args.model} ({net_file}) on {device}, data: {data}, batch {batch}, {args.method} on "
@@ -311,16 +351,25 @@ def main(argv: list[str] | None = None) -> int:
 
     time_steps(plain, args.warmup)
     time_steps(pruning, args.warmup)
-    a, b = [], []
+    time_steps(masked, args.warmup)
+    marked = prune_smallest(masked, args.pruned_fraction)
+    time_steps(masked, args.warmup)                # propagation lands, then steady state
+    masked_groups = pruned_groups(masked)
+    print(f"C: pruned {marked} groups ({args.pruned_fraction:g} of each target), "
+          f"{masked_groups} after propagation", flush=True)
+    sides = {"A": (plain, []), "B": (pruning, []), "C": (masked, [])}
+    orders = ("A", "B", "C"), ("C", "B", "A"), ("B", "C", "A")
     for r in range(args.rounds):
-        for side in (("A", "B") if r % 2 == 0 else ("B", "A")):
-            if side == "A":
-                a.append(time_steps(plain, args.iterations))
-            else:
-                b.append(time_steps(pruning, args.iterations))
+        for side in orders[r % len(orders)]:
+            solver, times = sides[side]
+            times.append(time_steps(solver, args.iterations))
+        a, b, c = (sides[k][1] for k in "ABC")
         print(f"round {r + 1}/{args.rounds}: plain {a[-1]:.3f} ms/iter, pruning {b[-1]:.3f} "
-              f"ms/iter ({b[-1] / a[-1] - 1:+.1%})", flush=True)
+              f"({b[-1] / a[-1] - 1:+.1%}), masked {c[-1]:.3f} ({c[-1] / a[-1] - 1:+.1%})",
+              flush=True)
+    a, b, c = (sides[k][1] for k in "ABC")
     check = check_still_pruning(pruning)
+    check_masked = check_still_pruning(masked, masked_groups, "C")
 
     med = statistics.median
     target = "<= +3.0% (GPU, VGG-16 b32)" if args.model == "vgg16" else "<= +5.0% (CPU)"
@@ -328,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     extra_ms = med([y - x for x, y in zip(a, b)])
     paired = med([y / x for x, y in zip(a, b)]) - 1.0
     best = min(b) / min(a) - 1.0
+    masked_overhead = med(c) / med(a) - 1.0
+    masked_paired = med([z / x for x, z in zip(a, c)]) - 1.0
+    masked_extra_ms = med([z - x for x, z in zip(a, c)])
 
     breakdown = None
     if args.breakdown:
@@ -340,11 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         prof_rows, prof_text = profile(pruning, args.profile_iterations, 30)
     check_still_pruning(pruning)
-    for solver in (plain, pruning):
+    for solver in (plain, pruning, masked):
         solver.net.close()
     app_out.close()
     app_lines = sum(1 for _ in app_path.open())
-    app_iters = pruning.iter
+    app_iters = pruning.iter + masked.iter
 
     machine = machine_name(device)
     now = datetime.now(timezone.utc)
@@ -358,21 +410,29 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__, "python": platform.python_version(),
         "threads": torch.get_num_threads(), "iterations": args.iterations,
         "rounds": args.rounds, "warmup": args.warmup, "plain_rounds_ms": a,
-        "pruning_rounds_ms": b, "check": check, "hook_breakdown_ms": breakdown,
+        "pruning_rounds_ms": b, "check": check,
+        "masked_ms": med(c), "masked_overhead": masked_overhead,
+        "masked_paired_overhead": masked_paired, "masked_extra_ms_per_iteration": masked_extra_ms,
+        "masked_rounds_ms": c, "pruned_fraction": args.pruned_fraction,
+        "masked_groups_pruned": masked_groups, "check_masked": check_masked, "hook_breakdown_ms": breakdown,
         "profile_top_own_ms": prof_rows,
         "app_lines": app_lines, "app_lines_per_iteration": app_lines / max(app_iters, 1),
         "target": "CPU, LeNet-5: overhead <= 5%; GPU, VGG-16 at batch 32: <= 3%",
     }
     header = ("| date | net | data | batch | method | machine | torch | plain ms/iter | "
-              "pruning ms/iter | overhead | extra ms/iter | command |")
+              "pruning ms/iter | overhead | extra ms/iter | masked ms/iter | masked overhead "
+              "| masked extra ms/iter | command |")
     line = (f"| {now.date()} | {args.model} | {data} | {batch} | {args.method} | {machine} | "
             f"{torch.__version__} | {med(a):.3f} | {med(b):.3f} | {overhead:+.1%} | "
-            f"{extra_ms:.3f} | `{command}` |")
+            f"{extra_ms:.3f} | {med(c):.3f} | {masked_overhead:+.1%} | {masked_extra_ms:.3f} "
+            f"| `{command}` |")
     print()
     print(f"{'data':<6} {'batch':>5} {'method':<8} {'plain ms/iter':>14} {'pruning ms/iter':>16} "
           f"{'overhead':>9} {'extra ms/iter':>14}")
     print(f"{data:<6} {batch:>5} {args.method:<8} {med(a):>14.3f} {med(b):>16.3f} "
           f"{overhead:>+9.1%} {extra_ms:>14.3f}")
+    print(f"{'masked (C, groups pruned)':<38} {med(c):>16.3f} {masked_overhead:>+9.1%} "
+          f"{masked_extra_ms:>14.3f}")
     print(f"(medians of {args.rounds} rounds x {args.iterations} iterations; median of per-round "
           f"overheads {paired:+.1%}; best of rounds {best:+.1%}; target {target}; B wrote "
           f"{app_lines / max(app_iters, 1):.2f} [app] lines per iteration)")
@@ -394,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = (f"{now:%Y-%m-%dT%H%MZ}_{slug(machine)}_prune_overhead_{model_part}"
             f"{args.method.lower()}_{data}_b{batch}")
     (out / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(header + "\n|" + "---|" * 12 + "\n" + line + "\n")
+    (out / f"{stem}.md").write_text(header + "\n|" + "---|" * 15 + "\n" + line + "\n")
     print(f"wrote {out / stem}.json and .md")
     snapshots.cleanup()
     return 0

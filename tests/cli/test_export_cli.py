@@ -96,3 +96,47 @@ def test_export_refuses_what_it_cannot_do(workdir: Path) -> None:
     both = run_cli(["export", "--model", "tv.prototxt", "--onnx", "a", "--torchscript", "b"], workdir)
     assert both.returncode == 1 and "exactly one" in both.stderr
     assert not (workdir / "x.onnx").exists()
+
+
+TRAIN_VAL_LAYERS = """
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 6 kernel_size: 3 weight_filler { type: "msra" } } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "fc" type: "InnerProduct" bottom: "conv1" top: "fc"
+  inner_product_param { num_output: 4 weight_filler { type: "xavier" } } }
+"""
+TRAIN_VAL = ("""name: "tv"
+layer { name: "input" type: "Input" top: "data" top: "label"
+  input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } shape { dim: 2 } } }
+""" + TRAIN_VAL_LAYERS + """
+layer { name: "accuracy" type: "Accuracy" bottom: "fc" bottom: "label" top: "accuracy"
+  include { phase: TEST } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "loss" }
+""")
+#: What a Caffe user's deploy.prototxt for TRAIN_VAL is, written by hand.
+DEPLOY = ("""name: "tv"
+layer { name: "input" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } } }
+""" + TRAIN_VAL_LAYERS + """
+layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
+""")
+
+
+def test_export_train_val_gives_the_deploy_net(workdir: Path) -> None:
+    """A train_val (Input giving data and label, Accuracy, SoftmaxWithLoss) exports its inference
+    part: one input ``data``, one output ``prob``, equal in onnxruntime to the hand-written
+    deploy net run by prunekit with the same weights."""
+    ort = pytest.importorskip("onnxruntime")
+    deploy, x, expected = _model(workdir, DEPLOY)
+    (workdir / "tv.prototxt").write_text(TRAIN_VAL)
+    proc = run_cli(["export", "--model", "tv.prototxt", "--weights", "m.caffemodel", "--onnx",
+                    "tv.onnx"], workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Round trip of output #0" in proc.stderr
+    assert "dropped Accuracy 'accuracy'" in proc.stderr and "dropped input 'label'" in proc.stderr
+    session = ort.InferenceSession(str(workdir / "tv.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["data"]
+    assert [o.name for o in session.get_outputs()] == ["prob"]
+    (got,) = session.run(None, {"data": x})
+    assert got.shape == expected.shape == (2, 4)
+    assert np.abs(got - expected).max() <= 1e-5
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5)

@@ -41,7 +41,8 @@ def _conv_speedup(model: Path) -> float:
     return dense / left
 
 
-def _run(root: Path, solver: str) -> tuple[str, str]:
+def _run(root: Path, solver: str) -> tuple[str, str, str]:
+    """train.sh with ``solver``: (acc log, prune log, train.sh's own stderr)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                SOLVER=solver)
     before = set((root / "compression_experiments/lenet5/weights").glob("log_*_acc.txt")) \
@@ -59,7 +60,7 @@ def _run(root: Path, solver: str) -> tuple[str, str]:
     image = plt_image.imread(figure)              # train.sh plots the run next to its logs
     assert image.shape[:2] == (400, 1300) and float(np.var(image[..., :3])) > 1e-3
     prune = new[-1].with_name(new[-1].name.replace("_acc.txt", "_prune.txt")).read_text()
-    return acc, prune
+    return acc, prune, proc.stderr
 
 
 #: The SPP and Reg_Row runs test with a test every 50 iterations instead of 100 (CI time); the
@@ -68,9 +69,9 @@ QUICKER_RETRAIN = {"retrain_test_interval: 100": "retrain_test_interval: 50",
                    "losseval_interval: 200": "losseval_interval: 100"}
 
 
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("lenet5_exp")
+def _experiment_folder(root: Path) -> Path:
+    """``root`` laid out as a fresh checkout: compression_experiments/lenet5 with train.sh, the
+    nets and the solvers (SPP and Reg_Row with QUICKER_RETRAIN applied)."""
     exp = root / "compression_experiments" / "lenet5"
     exp.mkdir(parents=True)
     for name in ("train.sh", "train_val.prototxt", "solver.prototxt", "baseline_solver.prototxt"):
@@ -81,6 +82,31 @@ def experiment(tmp_path_factory) -> Path:
             assert old in text, (name, old)
             text = text.replace(old, new)
         (exp / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def increg_run(tmp_path_factory) -> tuple[Path, str, str, str]:
+    """The README's first command in a fresh folder: (root, acc log, prune log, train.sh's
+    stderr) of
+    ``sh compression_experiments/lenet5/train.sh`` (data, baseline, IncReg)."""
+    root = _experiment_folder(tmp_path_factory.mktemp("lenet5_exp"))
+    return (root, *_run(root, "solver.prototxt"))
+
+
+@pytest.fixture
+def experiment(tmp_path: Path, increg_run: tuple[Path, str, str, str]) -> Path:
+    """A fresh experiment folder of its own holding only the data and the baseline (model and
+    log) that ``increg_run`` trained: what a user has after the first command, without the
+    IncReg run's snapshots and logs, whichever tests ran before."""
+    source = increg_run[0]
+    root = _experiment_folder(tmp_path / "checkout")
+    (root / "data").mkdir()
+    (root / "data" / "mnist").symlink_to(source / "data" / "mnist")
+    weights = root / "compression_experiments/lenet5/weights"
+    weights.mkdir()
+    for name in ("baseline_lenet5.caffemodel", "log_baseline.txt"):
+        shutil.copy(source / "compression_experiments/lenet5/weights" / name, weights / name)
     return root
 
 
@@ -105,8 +131,9 @@ def _check_pruned(root: Path, acc_log: str, prune_log: str, baseline_acc: float)
     return model.group(1)
 
 
-def test_train_sh_from_scratch_prunes_with_increg(experiment: Path) -> None:
-    acc_log, prune_log = _run(experiment, "solver.prototxt")
+def test_train_sh_from_scratch_prunes_with_increg(increg_run: tuple[Path, str, str, str]) -> None:
+    experiment, acc_log, prune_log, terminal = increg_run
+    assert "train.sh: training the baseline" in terminal
     assert (experiment / "data" / "mnist" / "mnist_train_lmdb").is_dir()
     weights = experiment / "compression_experiments/lenet5/weights"
     baseline = caffe.layer_blobs(caffe.read_caffemodel(weights / "baseline_lenet5.caffemodel"))
@@ -119,10 +146,9 @@ def test_train_sh_from_scratch_prunes_with_increg(experiment: Path) -> None:
 
 def test_same_folder_prunes_with_spp(experiment: Path) -> None:
     weights = experiment / "compression_experiments/lenet5/weights"
-    if not (weights / "baseline_lenet5.caffemodel").is_file():
-        pytest.skip("needs the IncReg run's baseline")
-    acc_log, prune_log = _run(experiment, "solver_spp.prototxt")
-    assert "train.sh: training the baseline" not in acc_log  # the baseline is reused
+    acc_log, prune_log, terminal = _run(experiment, "solver_spp.prototxt")
+    assert "train.sh: training the baseline" not in terminal  # the baseline is reused
+    assert "pruning with compression_experiments/lenet5/solver_spp.prototxt" in terminal
     assert 'prune_method: "SPP_Col"' in acc_log
     baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
     _check_pruned(experiment, acc_log, prune_log, baseline_acc)
@@ -131,9 +157,8 @@ def test_same_folder_prunes_with_spp(experiment: Path) -> None:
 def test_filter_pruning_compacts_to_a_smaller_model_with_the_same_accuracy(experiment: Path) -> None:
     """Reg_Row removes whole filters, so `prunekit compact` realises the 4x in the files."""
     weights = experiment / "compression_experiments/lenet5/weights"
-    if not (weights / "baseline_lenet5.caffemodel").is_file():
-        pytest.skip("needs the IncReg run's baseline")
-    acc_log, prune_log = _run(experiment, "solver_row.prototxt")
+    acc_log, prune_log, terminal = _run(experiment, "solver_row.prototxt")
+    assert "train.sh: training the baseline" not in terminal
     baseline_acc = _accuracies((weights / "log_baseline.txt").read_text())[-1]
     best = _check_pruned(experiment, acc_log, prune_log, baseline_acc)
     net = "compression_experiments/lenet5/train_val.prototxt"

@@ -70,9 +70,21 @@ def test_bilinear_matches_caffe_formula():
 
 
 def test_fillers_use_the_global_torch_rng():
+    """Seeding torch seeds the fillers (Caffe's random_seed), a different seed gives different
+    weights, and a fill advances the global generator (the next layer gets fresh numbers)."""
     a = filled('type: "xavier"', (8, 8), seed=3)
     b = filled('type: "xavier"', (8, 8), seed=3)
     np.testing.assert_array_equal(a, b)
+    c = filled('type: "xavier"', (8, 8), seed=4)
+    assert not np.any(a == c)
+    torch.manual_seed(3)
+    fresh = torch.rand(16)
+    torch.manual_seed(3)
+    fill_(torch.empty(8, 8), text_format.Parse('type: "xavier"', caffe_pb2.FillerParameter()))
+    assert not torch.equal(torch.rand(16), fresh)
+    gaussian = [filled('type: "gaussian" std: 1', (8, 8), seed=s) for s in (3, 3, 4)]
+    np.testing.assert_array_equal(gaussian[0], gaussian[1])
+    assert not np.any(gaussian[0] == gaussian[2])
 
 
 @pytest.mark.parametrize("text, message", [

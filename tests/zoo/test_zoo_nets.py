@@ -225,6 +225,15 @@ def test_time_json_has_one_row_per_layer(time_run):
     assert [row["name"] for row in record["layers"]] == layers
     assert all(set(row) == {"name", "forward_ms", "backward_ms"} for row in record["layers"])
     assert all(row["forward_ms"] >= 0 and row["backward_ms"] >= 0 for row in record["layers"])
+    convs = {lp.name for lp in caffe.read_net_prototxt(deploy("resnet50")).layer
+             if lp.type == "Convolution"}
+    conv_rows = [row for row in record["layers"] if row["name"] in convs]
+    assert len(conv_rows) == 53
+    assert all(row["forward_ms"] > 0 and row["backward_ms"] > 0 for row in conv_rows)
+    # the totals are the per-layer times summed (Caffe's Average Forward/Backward pass)
+    assert sum(r["forward_ms"] for r in record["layers"]) == pytest.approx(record["forward_ms"])
+    assert sum(r["backward_ms"] for r in record["layers"]) == pytest.approx(record["backward_ms"])
+    assert record["forward_ms"] + record["backward_ms"] <= record["forward_backward_ms"]
     assert record["iterations"] == 1
     assert record["batch_size"] == BATCH
     assert record["device"] == "cpu"

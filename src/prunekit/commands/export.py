@@ -1,11 +1,16 @@
 """``prunekit export --model M --weights W (--onnx out.onnx | --torchscript out.pt)``: a model
 that runs without prunekit (ONNX Runtime, TensorRT, libtorch, ``torch.jit.load``).
 
+A train_val-style net is exported as its deploy would be (``prunekit.net.inference_part``): its
+losses and Accuracy layers go, a SoftmaxWithLoss becomes a Softmax ``prob``, label inputs go.
 The net is built for the TEST phase and traced once on a random input of the prototxt's input
 shape(s), so Caffe's layer semantics are frozen into plain torch ops; inputs are the Input
 layers' tops (``data`` …), outputs the net outputs in Caffe's order. After writing, the file is
 loaded back (TorchScript always; ONNX when onnxruntime is installed) and its outputs compared
-with prunekit's on the same input, so a broken export fails here, not in deployment.
+with prunekit's on the same input, so a broken export fails here, not in deployment. Without
+onnxruntime the ONNX file is written and the command says plainly that it was NOT checked;
+without onnx (torch's exporter needs it) it stops before writing, naming the extra to install
+(``prunekit.extras``).
 The file is written to a temporary name and renamed: no half-written model is left behind.
 """
 
@@ -20,9 +25,11 @@ from torch import nn
 from prunekit import caffe
 from prunekit.atomic import atomic_output
 from prunekit.errors import PrunekitError
+from prunekit.extras import available, install_hint, require
 from prunekit.log import get_logger
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
+from prunekit.net.inference_part import inference_part
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_caffemodel
 
@@ -65,7 +72,12 @@ def run_export(model: str, weights: str | None, onnx_out: str | None = None,
                opset: int = 17) -> int:
     if bool(onnx_out) == bool(torchscript_out):
         raise PrunekitError("export: give exactly one of --onnx FILE or --torchscript FILE")
-    param = caffe.read_net_prototxt(model)
+    if onnx_out:
+        require("onnx", "prunekit export --onnx")
+    part = inference_part(caffe.read_net_prototxt(model))
+    param = part.net_param
+    if part.changes:
+        get_logger().info("%s: exporting its inference part: %s", model, "; ".join(part.changes))
     if batch:
         param = with_batch_size(param, batch)
     net = Net(param, TEST, source=model)
@@ -84,12 +96,14 @@ def run_export(model: str, weights: str | None, onnx_out: str | None = None,
         with torch.no_grad():
             got = torch.jit.load(out)(*example)
         _check(out, expected, got)
+        checked = True
     else:
         _atomic(out, lambda tmp: _onnx(wrapper, example, tmp, inputs, net, opset))
-        _check_onnx(out, expected, example, [name for name, _ in inputs])
-    get_logger().info("Exported %s (inputs %s, outputs %s) to %s", model,
+        checked = _check_onnx(out, expected, example, [name for name, _ in inputs])
+    get_logger().info("Exported %s (inputs %s, outputs %s) to %s%s", model,
                       ", ".join(f"{n} {list(s)}" for n, s in inputs),
-                      ", ".join(net.output_names), out)
+                      ", ".join(net.output_names), out,
+                      "" if checked else " (NOT checked: see the warning above)")
     return 0
 
 
@@ -118,12 +132,17 @@ def _check(path: str, expected, got) -> None:
                           name_index, err)
 
 
-def _check_onnx(path: str, expected, example, names: list[str]) -> None:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        get_logger().warning("onnxruntime is not installed: %s was written but not run back", path)
-        return
+def _check_onnx(path: str, expected, example, names: list[str]) -> bool:
+    """Run ``path`` in onnxruntime and compare with prunekit; False (and a plain warning) when
+    onnxruntime is missing, so an unchecked file is never reported as a checked one."""
+    if not available("onnxruntime"):
+        get_logger().warning("%s was written but NOT checked: onnxruntime is not installed, so "
+                             "its outputs were not compared with prunekit's; install it with %s",
+                             path, install_hint("onnxruntime"))
+        return False
+    import onnxruntime as ort
+
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     got = session.run(None, {n: x.numpy() for n, x in zip(names, example)})
     _check(path, expected, [torch.from_numpy(g) for g in got])
+    return True
