@@ -3,8 +3,9 @@
 
 A short SFP_Row run (masks re-chosen every iteration, so the solverstate carries live pruning
 state) snapshots every iteration, so much of its time is spent writing snapshots. It is
-SIGKILLed at seeded random moments after its first snapshot began, resumed from the newest
-snapshot, killed again, ... (bounded to about 30 s of killing), then run to the end.
+SIGKILLed, in turn, the moment a snapshot temp file exists (inside a write) and at a seeded
+random moment after a snapshot began; resumed from the newest snapshot, killed again, ...
+(at least 3 kills, more while 30 s last), then resumed and run 3 iterations further.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ WIDE = ('layer { name: "ip0" type: "InnerProduct" bottom: "conv1" top: "ip0"\n'
 PRUNING = ('snapshot: 1\nprune_method: "SFP_Row"\nprune_rounds: 100000\nprune_interval: 1\n'
            'snapshot_after_train: false\n')
 KILL_BUDGET_S = 30.0
-FINAL_ITER = 400
+LONG_ITER = 100000  # the killed runs never reach it
 
 
 def _setup(folder: Path) -> None:
     write_tiny(folder, PRUNING, solver=TINY_SOLVER.replace("max_iter: 4",
-                                                            f"max_iter: {FINAL_ITER}"))
+                                                            f"max_iter: {LONG_ITER}"))
     net = (folder / "net.prototxt").read_text()
     net = net.replace('layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"', WIDE)
     net = net.replace('bottom: "data" top: "conv1"',
@@ -51,42 +52,60 @@ def _check_final_names(snap: Path) -> dict[int, Path]:
     for path in snap.glob("tiny_iter_*.solverstate"):
         state = caffe.read_solverstate(path)
         assert state.prunekit_state and len(state.history) == 6, path
-        assert Path(state.learned_net).is_file(), path
+        assert (snap.parent / state.learned_net).is_file(), path  # relative to the run folder
         states[state.iter] = path
     return states
+
+
+def _kill_moment(snap: Path, during_write: bool, rng: random.Random) -> None:
+    """Return at the moment to kill: as soon as a snapshot temp file exists (a write in
+    progress), or after a seeded random delay."""
+    if not during_write:
+        time.sleep(rng.uniform(0.0, 0.3))
+        return
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not any(p.name.endswith(".tmp") for p in snap.iterdir()):
+        pass
 
 
 def test_sigkill_never_leaves_a_truncated_snapshot(tmp_path: Path) -> None:
     _setup(tmp_path)
     snap = tmp_path / "snap"
     rng = random.Random(18)
-    kills, temps_seen, deadline = 0, 0, time.monotonic() + KILL_BUDGET_S
-    while time.monotonic() < deadline or kills < 2:
+    kills, during_write, deadline = 0, 0, time.monotonic() + KILL_BUDGET_S
+    while kills < 3 or (time.monotonic() < deadline and kills < 8):
         states = _check_final_names(snap)
         resume = ["--snapshot", str(states[max(states)])] if states else []
         proc = start_train(tmp_path, *resume)
         seen: list[str] = []
-        wait_for(proc, "Snapshotting to binary proto file", seen)
-        time.sleep(rng.uniform(0.0, 0.4))
+        for _ in range(rng.randint(1, 3)):  # let a few snapshots begin
+            wait_for(proc, "Snapshotting solver state", seen)
+        if kills % 2 == 0:  # the previous snapshot is complete once the next one begins
+            wait_for(proc, "Snapshotting to binary proto file", seen)
+        _kill_moment(snap, kills % 2 == 0, rng)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL, "".join(seen[-20:])
         kills += 1
-        temps_seen += len([p for p in snap.iterdir() if p.name.endswith(".tmp")])
+        during_write += any(p.name.endswith(".tmp") for p in snap.iterdir())
+    assert during_write >= 1, "no kill landed inside a snapshot write"
     states = _check_final_names(snap)
     assert states, "no snapshot survived the kills"
     newest = max(states)
     temps_before = sorted(p.name for p in snap.iterdir() if p.name.endswith(".tmp"))
+    solver = tmp_path / "solver.prototxt"  # the last run goes 3 iterations past the newest
+    solver.write_text(solver.read_text().replace(f"max_iter: {LONG_ITER}",
+                                                 f"max_iter: {newest + 3}"))
     final = run_cli(["train", "--solver", "solver.prototxt", "--snapshot", str(states[newest])],
                     tmp_path, check=True, timeout=600)
     assert f"Restoring previous solver status from {states[newest]}" in final.stderr
     first = re.search(r"Iteration (\d+), loss", final.stderr)
     assert first and int(first.group(1)) == newest
-    assert (snap / f"tiny_iter_{FINAL_ITER}.caffemodel").is_file()
+    assert (snap / f"tiny_iter_{newest + 3}.solverstate").is_file()
     for name in temps_before:  # what the kills left is gone, and said so
         assert f"Removed snap/{name}, a partial snapshot" in final.stderr
     assert not [p for p in snap.iterdir() if p.name.endswith(".tmp")]
-    print(f"{kills} kills, {temps_seen} temp files seen after kills, resumed from {newest}")
+    print(f"{kills} kills, {during_write} inside a snapshot write, resumed from {newest}")
 
 
 def test_stale_temp_files_of_this_prefix_are_removed(tmp_path: Path) -> None:

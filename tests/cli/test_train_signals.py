@@ -41,7 +41,8 @@ def test_sigterm_snapshots_then_stops_and_the_snapshot_resumes(tmp_path: Path) -
     resumed = run_cli(["train", "--solver", "solver.prototxt", "--snapshot", str(state)],
                       tmp_path, check=True)
     iterations = [int(m) for m in re.findall(r"Iteration (\d+), loss", resumed.stderr)]
-    assert iterations == [stopped_at, stopped_at + 1], iterations
+    # two iterations from where it stopped, then the final display line at max_iter
+    assert iterations == [stopped_at, stopped_at + 1, stopped_at + 2], iterations
 
 
 def test_sighup_snapshots_and_trains_on_then_sigint_stops(tmp_path: Path) -> None:
