@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
           "process each); absent: CPU (or the solver's solver_mode)")
     _flag(train, "procs", type=int, help="N data-parallel processes (gloo on the CPU; with "
           "--gpu one per GPU); see docs/distributed.md")
+    for name, default in (("sigint", "stop"), ("sighup", "snapshot"), ("sigterm", "snapshot_stop")):
+        _flag(train, f"{name}_effect", choices=("stop", "snapshot", "none", "snapshot_stop"),
+              help=f"on {name.upper()}, between iterations (default {default}; solver/signals.py)")
     _flag(train, "data_workers", type=int, help="worker processes decoding JPEG/PNG data per "
           "Data/ImageData layer (default: cores per process; 0: a thread); see docs/data.md")
 
@@ -219,7 +222,9 @@ def dispatch(args: argparse.Namespace) -> int:
             from prunekit.data.worker_count import set_data_workers
 
             set_data_workers(args.data_workers)
-        return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs)
+        return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs,
+                         {name: getattr(args, f"{name}_effect")
+                          for name in ("sigint", "sighup", "sigterm")})
     if args.command == "test":
         from prunekit.commands.test import run_test
 

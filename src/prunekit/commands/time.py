@@ -37,6 +37,8 @@ def run_time(model: str, iterations: int = 50, phase: str = "TRAIN", gpu: str | 
         raise PrunekitError(f"--phase '{phase}': expected TRAIN or TEST")
     if iterations < 1:
         raise PrunekitError(f"--iterations {iterations}: expected at least 1")
+    if batch_size is not None and batch_size < 1:
+        raise PrunekitError(f"--batch_size {batch_size}: expected at least 1 sample per batch")
     device = resolve_device(gpu)
     net_param = caffe.read_net_prototxt(model)
     if batch_size:

@@ -18,7 +18,9 @@ from pathlib import Path
 from prunekit import caffe
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
+from prunekit.caffe.field_policy import check_solver_fields
 from prunekit.solver.launch import launch, launched_by_torchrun
+from prunekit.solver.signals import parse_effects
 from prunekit.solver.validate import validate_solver
 
 
@@ -32,11 +34,15 @@ def __getattr__(name: str):
 
 
 def run_train(solver_path: str, weights: str | None = None, snapshot: str | None = None,
-              gpu: str | None = None, procs: int | None = None) -> int:
+              gpu: str | None = None, procs: int | None = None,
+              signal_effects: dict[str, str | None] | None = None) -> int:
     """Build the solver of ``solver_path`` and train; returns the process exit code.
 
     ``procs`` (or a ``gpu`` list of several ids) starts that many data-parallel ranks instead.
+    ``signal_effects``: ``{"sigint": ..., "sighup": ..., "sigterm": ...}`` as given on the
+    command line (None: the default; see solver/signals.py).
     """
+    given = dict(signal_effects or {})
     if weights and snapshot:
         raise PrunekitError("give --snapshot to resume training or --weights to finetune, not both")
     worker = launched_by_torchrun()
@@ -44,19 +50,25 @@ def run_train(solver_path: str, weights: str | None = None, snapshot: str | None
         quiet_unless_rank0()
     param = caffe.read_solver_prototxt(solver_path)
     validate_solver(param, solver_path)
+    check_solver_fields(param, solver_path)
     prefix = param.snapshot_prefix or str(Path(solver_path).with_suffix(""))
     if not worker:
         world = world_size_for(gpu, procs)
         if world is not None:
             check_snapshot_prefix(prefix, solver_path)
+            parse_effects(given.get("sigint"), given.get("sighup"), given.get("sigterm"), True)
             args = ["--solver", solver_path, *(["--weights", weights] if weights else []),
                     *(["--snapshot", snapshot] if snapshot else []), *(["--gpu", gpu] if gpu else [])]
+            args += [arg for name, value in given.items() if value
+                     for arg in (f"--{name}_effect", value)]
             on_gpu = (gpu is not None or param.solver_mode == 1) and _cuda_available()
             return launch(args, world, cpu_only=not on_gpu, snapshot_prefix=prefix)
     from prunekit.commands.train_process import train_here
 
+    effects = parse_effects(given.get("sigint"), given.get("sighup"), given.get("sigterm"),
+                            distributed=worker)
     return train_here(param, solver_path, prefix, gpu if not worker else rank_gpu_flag(gpu, param),
-                      worker, weights, snapshot)
+                      worker, weights, snapshot, effects)
 
 
 def _cuda_available() -> bool:

@@ -8,14 +8,12 @@ history, and trains with gradients summed over the ranks (:mod:`prunekit.solver.
 from __future__ import annotations
 
 import os
-import signal
 
 import torch
 
 from prunekit import caffe
 from prunekit.commands.train import check_snapshot_prefix
 from prunekit.device import resolve_device
-from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
@@ -23,24 +21,31 @@ from prunekit.net.layers.batch_norm import BatchNorm
 from prunekit.net.weights import load_caffemodel, share_weights
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.registry import make_method
+from prunekit.solver.debug_info import DebugInfo
 from prunekit.solver.distributed import Dist, init_from_env
+from prunekit.solver.initial_weights import initial_weight_files
+from prunekit.solver.net_sources import test_sources, train_source
+from prunekit.solver.signals import SignalActions, parse_effects
 from prunekit.solver.solver import Solver
+from prunekit.solver.stale_temps import remove_stale_temps
+from prunekit.solver.zero_weights import check_zero_weights
 
 
 def train_here(param, solver_path: str, prefix: str, gpu: str | None, worker: bool,
-               weights: str | None, snapshot: str | None) -> int:
+               weights: str | None, snapshot: str | None,
+               effects: dict[str, str] | None = None) -> int:
     """Train in this process (``worker``: as one rank of the torchrun environment's job)."""
     get_logger().info("Initializing solver from parameters: \n%s", caffe.to_text(param))
     device = resolve_device(gpu, param)
     dist = init_from_env(device) if worker else Dist()
     try:
-        return _train(param, solver_path, prefix, device, dist, weights, snapshot)
+        return _train(param, solver_path, prefix, device, dist, weights, snapshot, effects)
     finally:
         dist.close()
 
 
 def _train(param, solver_path: str, prefix: str, device: torch.device, dist: Dist,
-           weights: str | None, snapshot: str | None) -> int:
+           weights: str | None, snapshot: str | None, effects: dict[str, str] | None) -> int:
     log = get_logger()
     seed = param.random_seed if param.random_seed >= 0 else int.from_bytes(os.urandom(4), "little")
     seed = dist.broadcast_object(seed)  # one seed: same fillers, crops and SPP draws everywhere
@@ -57,19 +62,23 @@ def _train(param, solver_path: str, prefix: str, device: torch.device, dist: Dis
     solver = Solver(param, net, test_nets, snapshot_prefix=prefix, seed=seed, dist=dist)
     if prune_config is not None:
         solver.hooks.append(make_method(prune_config, solver, train_param))
-    for path in (weights or "").split(","):
-        if path:
-            log.info("Finetuning from %s", path)
-            load_caffemodel(net, path)
+    for path in initial_weight_files(param, weights, snapshot):
+        log.info("Finetuning from %s", path)
+        load_caffemodel(net, path)
     if snapshot:
         solver.restore(snapshot)
+    else:
+        check_zero_weights(net, solver_path, prunes=prune_config is not None)
     warn_frozen_batchnorm_without_statistics(net)
+    if param.debug_info:
+        solver.debug = DebugInfo()
     dist.broadcast_tensors([b.tensor for b in solver.blobs] + solver.history)
-    previous = signal.signal(signal.SIGINT, _stop_handler(solver))
+    solver.signals = SignalActions(effects or parse_effects(None, None, None, dist.active))
+    remove_stale_temps(prefix)
     try:
-        solver.solve()
+        with solver.signals.installed():
+            solver.solve()
     finally:
-        signal.signal(signal.SIGINT, previous)
         for n in [net, *test_nets]:
             n.close()
     return 0
@@ -90,55 +99,28 @@ def warn_frozen_batchnorm_without_statistics(net: Net) -> list[str]:
 
 
 def build_nets(param, solver_path: str, device: torch.device, seed: int):
-    """The TRAIN net, one TEST net per ``test_iter`` entry (sharing its weights, on ``device``)
-    and the TRAIN net's NetParameter."""
+    """The TRAIN net, its TEST nets (sharing its weights, on ``device``) and the TRAIN net's
+    NetParameter; which nets, from files or inline, is solver/net_sources.py's decision."""
     log = get_logger()
-    train_file, test_files = _net_files(param, solver_path)
-    log.info("Creating training net from net file: %s", train_file)
-    train_param = caffe.read_net_prototxt(train_file)
-    state = param.train_state
-    net = Net(train_param, TRAIN, level=state.level, stages=state.stage, source=train_file)
+    train = train_source(param, solver_path)
+    log.info("Creating training net from %s", _described(train.label, solver_path))
+    net = Net(train.param, TRAIN, level=train.level, stages=train.stages, source=train.label)
     test_nets = []
-    for index, test_file in enumerate(test_files):
-        log.info("Creating test net (#%d) specified by net file: %s", index, test_file)
-        test_param = train_param if test_file == train_file else caffe.read_net_prototxt(test_file)
-        tstate = param.test_state[index] if index < len(param.test_state) else None
-        test_nets.append(Net(test_param, TEST, level=tstate.level if tstate else 0,
-                             stages=tstate.stage if tstate else (), source=test_file))
+    for index, source in enumerate(test_sources(param, solver_path, train)):
+        log.info("Creating test net (#%d) specified by %s", index,
+                 _described(source.label, solver_path))
+        test_nets.append(Net(source.param, TEST, level=source.level, stages=source.stages,
+                             source=source.label))
     for n in [net, *test_nets]:
         n.set_seed(seed)
         n.place(device)
     for test_net in test_nets:
         share_weights(test_net, net)
-    return net, test_nets, train_param
+    return net, test_nets, train.param
 
 
-def _net_files(param, solver_path: str) -> tuple[str, list[str]]:
-    train_file = param.train_net or param.net
-    if not train_file:
-        raise PrunekitError(f"{solver_path}: no net given (set `net:` or `train_net:`)")
-    test_files = list(param.test_net) or ([param.net] * len(param.test_iter) if param.net else [])
-    if len(param.test_iter) != len(test_files):
-        raise PrunekitError(
-            f"{solver_path}: {len(test_files)} test net(s) but {len(param.test_iter)} test_iter "
-            "value(s); give one test_iter per test net"
-        )
-    for path in [train_file, *test_files]:
-        if not os.path.isfile(path):
-            raise PrunekitError(
-                f"{solver_path}: net file '{path}' not found (paths are relative to the folder "
-                f"you run from: {os.getcwd()})"
-            )
-    return train_file, test_files
-
-
-def _stop_handler(solver: Solver):
-    """Ctrl-C: finish the iteration, snapshot, stop (Caffe's default sigint_effect)."""
-
-    def handler(signum, frame) -> None:
-        solver.log.info("Ctrl-C: stopping after this iteration and writing a snapshot")
-        solver.interrupted = True
-        if not solver.dist.active:  # one process: stop at the top of the next iteration
-            solver.stop_requested = True
-
-    return handler
+def _described(label: str, solver_path: str) -> str:
+    """Caffe's wording: "net file: X" for a file, "train_net_param" etc. for an inline net."""
+    if label.startswith(f"{solver_path} ("):
+        return label[len(solver_path) + 2:-1]
+    return f"net file: {label}"

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from prunekit.caffe.field_policy import check_layer_fields
 from prunekit.errors import PrunekitError
 from prunekit.net.blob_versions import blob_versions
 from prunekit.net.fuse_bn_scale import bn_scale_pairs
 from prunekit.net.hooks import is_hooked
 from prunekit.net.in_place import in_place_relus
 from prunekit.net.layers.base import TEST, TRAIN
+from prunekit.net.propagate_down import cut_gradients, stopped_bottoms
 from prunekit.net.registry import layer_class
 from prunekit.net.shapes import infer_top_shapes
 from prunekit.net.state_rules import layer_included
@@ -37,6 +39,7 @@ class LayerEntry:
     tops: list[str]
     loss_weights: list[float]
     param: object = field(repr=False)
+    stopped: tuple[bool, ...] = ()  # per bottom: propagate_down false (net/propagate_down.py)
 
 
 @dataclass
@@ -126,8 +129,14 @@ class Net(nn.Module):
                     f"{PHASE_NAMES[self.phase]} net"
                 )
         cls = layer_class(lp.type, lp.name)
+        check_layer_fields(lp, where)
         bottom_shapes = [self.blob_shapes[b] for b in lp.bottom]
-        module = cls(lp, bottom_shapes, self.phase)
+        try:
+            module = cls(lp, bottom_shapes, self.phase)
+        except PrunekitError as error:  # layers name themselves; the file is named here
+            if self.source in str(error):
+                raise
+            raise PrunekitError(f"{self.source}: {error}") from None
         top_shapes = module.top_shapes() if cls.is_data else infer_top_shapes(module, bottom_shapes)
         if len(top_shapes) != len(lp.top):
             raise PrunekitError(
@@ -141,7 +150,7 @@ class Net(nn.Module):
             self.blob_shapes[top] = tuple(int(d) for d in shape)
         self.entries.append(
             LayerEntry(lp.name, lp.type, key, list(lp.bottom), list(lp.top),
-                       _loss_weights(lp, cls, where), lp)
+                       _loss_weights(lp, cls, where), lp, stopped_bottoms(lp, where))
         )
 
     def _module_key(self, name: str) -> str:
@@ -254,7 +263,8 @@ class Net(nn.Module):
         overwrite its bottom (see the class docstring); anything else is :meth:`run_layer`."""
         entry = self.entries[index]
         module = self.layer_modules[entry.key]
-        if index in self._pairs:
+        bottoms = cut_gradients(entry.stopped, bottoms)
+        if index in self._pairs and not self.entries[index + 1].stopped:
             scale = self.layer_modules[self.entries[index + 1].key]
             if not (is_hooked(module) or is_hooked(scale)):
                 return 2, (module.forward_with_scale(bottoms[0], scale.scale, scale.bias),)

@@ -61,7 +61,7 @@ def launch(train_args: list[str], world: int, cpu_only: bool, snapshot_prefix: s
              "gloo, CPU" if cpu_only else "NCCL, one GPU each", port)
     workers: list[subprocess.Popen] = []
     previous = {sig: signal.signal(sig, _forward(workers, sig))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         for rank in range(world):
             workers.append(subprocess.Popen(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 import numpy as np
 import torch
@@ -39,7 +41,8 @@ def write_snapshot(solver, tag: str = "") -> tuple[str, str]:
             f"snapshot_prefix '{solver.snapshot_prefix}': folder '{folder}' does not exist"
         )
     solver.log.info("Snapshotting to binary proto file %s", model_path)
-    save_caffemodel(solver.net, model_path)
+    with _disk_errors(model_path, None):
+        save_caffemodel(solver.net, model_path)
     solver.log.info("Snapshotting solver state to binary proto file %s", state_path)
     state = caffe.caffe_pb2.SolverState(
         iter=solver.iter, learned_net=model_path, current_step=solver.current_step
@@ -47,8 +50,29 @@ def write_snapshot(solver, tag: str = "") -> tuple[str, str]:
     for hist in solver.history:
         state.history.append(caffe.array_to_blob(hist.detach().cpu().float().numpy()))
     state.prunekit_state = _extension_bytes(solver)
-    caffe.write_solverstate(state_path, state)
+    with _disk_errors(state_path, model_path):
+        caffe.write_solverstate(state_path, state)
     return model_path, state_path
+
+
+@contextmanager
+def _disk_errors(path: str, orphan: str | None) -> Iterator[None]:
+    """A failed write (full disk, quota, file size limit) becomes one line naming the file.
+
+    The atomic write already removed its temporary file, so ``path`` is untouched (an earlier
+    snapshot stays intact). ``orphan``: the caffemodel this solverstate would have named; it is
+    removed too, so no model without its state is left (and the space it took comes back).
+    """
+    try:
+        yield
+    except (OSError, PrunekitError) as error:
+        if orphan:
+            with suppress(OSError):
+                os.unlink(orphan)
+        if isinstance(error, OSError):
+            error = f"cannot write snapshot {path}: {error.strerror or error}"
+        removed = f"; removed {orphan}, which it would have named" if orphan else ""
+        raise PrunekitError(f"{error}{removed}; earlier snapshots are untouched") from None
 
 
 def restore_snapshot(solver, path: str, rollback: bool = False) -> None:
@@ -59,6 +83,9 @@ def restore_snapshot(solver, path: str, rollback: bool = False) -> None:
     hooks' schedule bookkeeping carry on.
     """
     state = caffe.read_solverstate(path)
+    if state.iter < 0 or state.current_step < 0:
+        raise PrunekitError(f"{path}: iter {state.iter} and current_step {state.current_step} "
+                            "must be >= 0 (a damaged or hand-edited solverstate)")
     solver.log.info("Restoring previous solver status from %s", path)
     if state.learned_net:
         if not os.path.isfile(state.learned_net):

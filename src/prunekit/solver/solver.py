@@ -58,6 +58,9 @@ class Solver:
         # agree (in the gradient all-reduce), so that every rank leaves after the same iteration.
         self.interrupted = False
         self.finished = False  # a hook (pruning schedule) ended the run on its own terms
+        self.signals = None  # solver/signals.py SignalActions: acted on between iterations
+        self.snapshot_on_stop = False  # a stop by signal that snapshots whatever the solver says
+        self.debug = None  # solver/debug_info.py DebugInfo when the solver sets debug_info
         self._diverged = False
         self.last_outputs: dict[str, torch.Tensor] = {}
         self.data_wait = DataWaitMeter(net.data_layers())
@@ -72,9 +75,8 @@ class Solver:
         self.step(self.param.max_iter - self.iter)
         if self.finished:
             return
-        if self.param.snapshot_after_train and (
-            not self.param.snapshot or self.iter % self.param.snapshot != 0
-        ):
+        final = self.param.snapshot_after_train or (self.stop_requested and self.snapshot_on_stop)
+        if final and (not self.param.snapshot or self.iter % self.param.snapshot != 0):
             self.snapshot()
         if self.stop_requested:
             self.log.info("Optimization stopped early.")
@@ -98,6 +100,8 @@ class Solver:
             self._one_iteration()
             if any(hook.should_stop(self) for hook in self.hooks):
                 self.stop_requested = True
+            if self.signals is not None:
+                self.signals.apply(self)
 
     def _one_iteration(self) -> None:
         p = self.param
@@ -135,10 +139,13 @@ class Solver:
             ref.tensor.grad = None
         passes = self.iter_size * self.extra_iter_size
         total = 0.0
+        debug = self.debug if self.debug is not None and self.debug.wanted(self) else None
         for _ in range(passes):
-            loss, outputs = self.net()
+            loss, outputs = debug.forward(self.net) if debug else self.net()
             if loss.requires_grad:
                 loss.backward()
+            if debug:
+                debug.backward(self.blobs)
             total += float(loss.detach())
             self.last_outputs = {k: v.detach() for k, v in outputs.items()}
         mean, agreed = self.dist.sum_gradients(
@@ -174,6 +181,8 @@ class Solver:
                     continue
                 hist = [self.history[i + k * n] for k in range(self.rule.history_sets)]
                 step = self.rule.update(ref.tensor.grad, hist, rate * ref.lr_mult, self.iter)
+                if self.debug is not None and self.debug.wanted(self):
+                    self.debug.update(ref, step, self.net)
                 ref.tensor.sub_(step)
         for hook in self.hooks:
             hook.after_update(self)
