@@ -19,6 +19,7 @@ from torch import nn
 
 from prunekit import caffe
 from prunekit.atomic import atomic_output
+from prunekit.atomic_group import check_destination
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.net.batch_size import with_batch_size
@@ -65,6 +66,7 @@ def run_export(model: str, weights: str | None, onnx_out: str | None = None,
                opset: int = 17) -> int:
     if bool(onnx_out) == bool(torchscript_out):
         raise PrunekitError("export: give exactly one of --onnx FILE or --torchscript FILE")
+    check_destination(onnx_out or torchscript_out, "exported model")
     param = caffe.read_net_prototxt(model)
     if batch:
         param = with_batch_size(param, batch)

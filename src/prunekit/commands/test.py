@@ -17,6 +17,8 @@ def run_test(model: str, weights: str | None, iterations: int = 50, gpu: str | N
     log = get_logger()
     if not weights:
         raise PrunekitError("test: give the weights to score with --weights X.caffemodel")
+    if iterations < 1:
+        raise PrunekitError(f"--iterations {iterations}: expected at least 1")
     device = resolve_device(gpu)
     net = Net(caffe.read_net_prototxt(model), TEST, source=model)
     net.set_seed(0)
