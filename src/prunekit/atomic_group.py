@@ -34,8 +34,9 @@ def write_files_together(files: list[tuple[str | os.PathLike, bytes, str]]) -> N
                     os.fsync(handle.fileno())
                 os.chmod(tmp, new_file_mode())
             except OSError as err:
+                names = ", ".join(str(p) for p, _, _ in files)
                 raise PrunekitError(f"{path}: cannot write {kind}: {err.strerror}; none of "
-                                    f"{', '.join(str(p) for p, _, _ in files)} was written") from None
+                                    f"{names} was written") from None
         while temps:
             tmp, path = temps[0]
             os.replace(tmp, path)

@@ -478,6 +478,7 @@ def nasty_models() -> dict[str, str]:
     """Hand-written prototxts each wrong in one way (name -> text)."""
     ok_input = _INPUT.format(dims=_dims(2, 1, 8, 8))
     relu = 'layer {{ name: "{n}" type: "ReLU" bottom: "{b}" top: "{t}" }}\n'
+    conv3 = _conv("num_output: 4 kernel_size: 3")
     return {
         "huge_dims": _net(_INPUT.format(dims=_dims(100000, 1000, 1000, 1000))),
         "huge_input_conv": _net(_INPUT.format(dims=_dims(4096, 3, 2048, 2048)),
@@ -485,16 +486,18 @@ def nasty_models() -> dict[str, str]:
         "huge_num_output": _net(ok_input, _conv("num_output: 2000000000 kernel_size: 3")),
         "huge_ip": _net(ok_input, 'layer { name: "ip" type: "InnerProduct" bottom: "data" '
                         'top: "ip" inner_product_param { num_output: 1000000000 } }\n'),
-        "zero_dim": _net(_INPUT.format(dims=_dims(2, 0, 8, 8)), _conv("num_output: 4 kernel_size: 3")),
-        "zero_batch": _net(_INPUT.format(dims=_dims(0, 1, 8, 8)), _conv("num_output: 4 kernel_size: 3")),
-        "negative_dim": _net(_INPUT.format(dims=_dims(2, -3, 8, 8)), _conv("num_output: 4 kernel_size: 3")),
+        "zero_dim": _net(_INPUT.format(dims=_dims(2, 0, 8, 8)), conv3),
+        "zero_batch": _net(_INPUT.format(dims=_dims(0, 1, 8, 8)), conv3),
+        "negative_dim": _net(_INPUT.format(dims=_dims(2, -3, 8, 8)), conv3),
         "zero_stride": _net(ok_input, _conv("num_output: 4 kernel_size: 3 stride: 0")),
         "zero_kernel": _net(ok_input, _conv("num_output: 4 kernel_size: 0")),
         "zero_num_output": _net(ok_input, _conv("num_output: 0 kernel_size: 3")),
         "kernel_too_big": _net(ok_input, _conv("num_output: 4 kernel_size: 9")),
-        "bad_group": _net(_INPUT.format(dims=_dims(2, 3, 8, 8)), _conv("num_output: 4 kernel_size: 3 group: 2")),
+        "bad_group": _net(_INPUT.format(dims=_dims(2, 3, 8, 8)),
+                          _conv("num_output: 4 kernel_size: 3 group: 2")),
         "zero_pool_stride": _net(ok_input, 'layer { name: "pool" type: "Pooling" bottom: "data" '
-                                 'top: "pool" pooling_param { pool: MAX kernel_size: 2 stride: 0 } }\n'),
+                                 'top: "pool" pooling_param { pool: MAX kernel_size: 2 '
+                                 'stride: 0 } }\n'),
         "cycle": _net(ok_input, relu.format(n="a", b="b", t="a"), relu.format(n="b", b="a", t="b")),
         "duplicate_names": _net(ok_input, relu.format(n="r", b="data", t="x"),
                                 relu.format(n="r", b="x", t="y")),
@@ -513,7 +516,8 @@ def nasty_models() -> dict[str, str]:
                               'reshape_param { shape { dim: 7 dim: 5 } } }\n'),
         "softmax_axis": _net(ok_input, 'layer { name: "s" type: "Softmax" bottom: "data" top: "s" '
                              'softmax_param { axis: 9 } }\n'),
-        "ip_axis": _net(ok_input, 'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" '
+        "ip_axis": _net(ok_input, 'layer { name: "ip" type: "InnerProduct" bottom: "data" '
+                        'top: "ip" '
                         'inner_product_param { num_output: 3 axis: -7 } }\n'),
         "slice_points": _net(ok_input, 'layer { name: "s" type: "Slice" bottom: "data" top: "a" '
                              'top: "b" slice_param { axis: 1 slice_point: 5 } }\n'),
@@ -557,7 +561,8 @@ def nasty_cases(root: Path, mat: dict) -> list[dict]:
         (["flops", "--model", deploy, "--weights", folder / "a_folder.caffemodel"], "a_folder"),
         (["flops", "--model", deploy, "--weights", empty], empty.name),
         (["flops", "--model", deploy, "--weights", text_model], text_model.name),
-        (["test", "--model", mat["train_val"], "--weights", empty, "--iterations", "1"], empty.name),
+        (["test", "--model", mat["train_val"], "--weights", empty, "--iterations", "1"],
+         empty.name),
         (["train", "--solver", binary], binary.name),
         (["train", "--solver", folder / "a_folder.prototxt"], "a_folder.prototxt"),
         (["train", "--solver", mat["solver"], "--snapshot", empty], empty.name),

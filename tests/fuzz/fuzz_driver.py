@@ -1,12 +1,13 @@
 """Run many ``prunekit`` command lines in one interpreter, each like a separate CLI run.
 
-``python tests/fuzz/fuzz_driver.py CASES.json RESULTS.jsonl [--mem-gib G] [--case-s S]``: each
-case of CASES.json (``{"id", "argv", "cwd"}``) goes through ``prunekit.cli.main`` with its own working
-folder, captured stdout/stderr and a wall-clock limit; a result line per case (exit code,
-stderr, seconds, and the traceback of any exception that escaped ``main``) is appended to
-RESULTS.jsonl and flushed at once, so a case that kills the interpreter is still known: it is
-the first case without a result line. Starting the interpreter and importing torch costs seconds;
-cases cost milliseconds, so one driver per corpus kind keeps the fuzz test in budget.
+``python tests/fuzz/fuzz_driver.py CASES.json RESULTS.jsonl [--mem-gib G] [--case-s S]``:
+each case of CASES.json (``{"id", "argv", "cwd"}``) goes through ``prunekit.cli.main`` with its
+own working folder, captured stdout/stderr and a wall-clock limit; a result line per case
+(exit code, stderr, seconds, and the traceback of any exception that escaped ``main``) is
+appended to RESULTS.jsonl and flushed at once, so a case that kills the interpreter is still
+known: it is the first case without a result line. Starting the interpreter and importing torch
+costs seconds, cases cost milliseconds to a second, so tests/fuzz/test_fuzz_corpus.py runs the
+whole corpus in two drivers.
 
 The whole process runs under RLIMIT_AS (``--mem-gib``): a net that would need more memory than
 that must be refused by prunekit before allocating, or the case fails (MemoryError, or the

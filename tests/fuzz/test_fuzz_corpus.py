@@ -75,7 +75,8 @@ def test_every_fuzz_case_ends_cleanly(corpus) -> None:
     for kind, count in expected.items():
         assert ran[kind] == count, (kind, ran[kind], count)
     assert ran["nasty"] >= 60 and ran["output"] >= 15, ran
-    bad = {case["id"]: found for case in cases if (found := problems(case, results.get(case["id"])))}
+    bad = {case["id"]: found for case in cases
+           if (found := problems(case, results.get(case["id"])))}
     report = "\n".join(f"{cid} ({' '.join(next(c['argv'] for c in cases if c['id'] == cid))}):"
                        f"\n    " + "\n    ".join(p[:600] for p in found)
                        for cid, found in list(bad.items())[:20])

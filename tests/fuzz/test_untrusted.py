@@ -19,7 +19,8 @@ from prunekit.solver.state_check import check_state_payload
 SRC = Path(__file__).resolve().parents[2] / "src" / "prunekit"
 
 PYTHON_LAYER = '''name: "py"
-layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 1 dim: 1 dim: 4 dim: 4 } } }
 layer { name: "py" type: "Python" bottom: "data" top: "out"
         python_param { module: "os" layer: "system" param_str: "touch /tmp/x" } }
 '''

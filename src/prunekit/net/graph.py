@@ -93,6 +93,7 @@ class Net(nn.Module):
         self.device = torch.device("cpu")
         self._param_owners: dict[str, torch.Tensor] = {}
         self.memory_bytes = 0  # float32 bytes of its blobs (+ diffs in TRAIN), see _count_memory
+        self._memory_checked = False  # memory_bytes checked against the device it runs on
         self._build(net_param, level, tuple(stages))
         versions = blob_versions(self.entries)
         self._pairs = bn_scale_pairs(self.entries, self.layer_modules, versions) if fuse else {}
@@ -171,8 +172,9 @@ class Net(nn.Module):
                 new += diffs * shape_bytes(shape)
         params = sum(shape_bytes(t.shape) for t in module.caffe_blobs()) if diffs == 2 else 0
         self.memory_bytes += new + params
-        check_fits(where, f"the {PHASE_NAMES[self.phase]} net up to this layer",
-                   self.memory_bytes)
+        if not torch.cuda.is_available():  # else the net may run on a GPU: place() checks that
+            check_fits(where, f"the {PHASE_NAMES[self.phase]} net up to this layer",
+                       self.memory_bytes)
 
     def _module_key(self, name: str) -> str:
         key = name.replace(".", "_") or "layer"
@@ -239,10 +241,12 @@ class Net(nn.Module):
         """Move parameters to ``device``; batches from data layers follow. A GPU must have
         room for the net's blobs (:attr:`memory_bytes`) first."""
         self.device = torch.device(device)
+        self._memory_checked = False
         if self.device.type == "cuda":
             weights = sum(t.numel() * t.element_size() for t in self.state_dict().values())
-            check_fits(self.source, f"the {PHASE_NAMES[self.phase]} net's weights and blobs",
+            check_fits(self.source, f"the {PHASE_NAMES[self.phase]} net (weights and blobs)",
                        self.memory_bytes + weights, str(self.device))
+            self._memory_checked = True
         self.to(self.device)
         for module in self.data_layers():
             place = getattr(module, "place", None)
@@ -270,6 +274,10 @@ class Net(nn.Module):
     def forward(
         self, feed: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if not self._memory_checked:  # the first forward on the host: its blobs must fit
+            check_fits(self.source, f"the {PHASE_NAMES[self.phase]} net",
+                       self.memory_bytes, "cpu" if self.device.type == "cpu" else "skip")
+            self._memory_checked = True
         blobs: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=self.device)
         i = 0

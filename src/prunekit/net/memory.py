@@ -84,7 +84,14 @@ def check_shape(where: str, what: str, shape: Sequence[int]) -> None:
 
 
 def check_fits(where: str, what: str, nbytes: int, device: str = "cpu") -> None:
-    """Refuse to allocate ``nbytes`` more for ``what`` when the device cannot hold them."""
+    """Refuse to allocate ``nbytes`` more for ``what`` when ``device`` ("cpu", "cuda:N"; "skip":
+    no check) cannot hold them.
+
+    A Net checks its blobs while it is built (on a machine without a GPU: they will live on the
+    host), when it is placed on a GPU, and before its first forward on the host; parameter
+    blobs are checked before each is allocated."""
+    if device == "skip":
+        return
     free = available_bytes() if device == "cpu" else _gpu_free(device)
     if free is not None and nbytes > free:
         raise PrunekitError(

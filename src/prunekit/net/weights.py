@@ -41,7 +41,7 @@ def load_net_param_blobs(net: Net, blobs_by_layer: dict[str, list[np.ndarray]], 
             if arrays:
                 log.info("Ignoring source layer %s", layer_name)
             continue
-        _copy_layer_blobs(module, layer_name, arrays, f"{source} (into {net.source})")
+        _copy_layer_blobs(module, layer_name, arrays, source, net.source)
         matched.append(layer_name)
     if report:
         report_match(net, blobs_by_layer, matched, source)
@@ -70,20 +70,22 @@ def report_match(net: Net, blobs_by_layer: dict[str, list[np.ndarray]], matched:
                          source, len(matched), len(set(wanted)), _names(kept))
 
 
-def _copy_layer_blobs(module, layer_name: str, arrays: list[np.ndarray], source: str) -> None:
+def _copy_layer_blobs(module, layer_name: str, arrays: list[np.ndarray], source: str,
+                      net_source: str) -> None:
     blobs = module.caffe_blobs()
     if len(arrays) != len(blobs):
         raise PrunekitError(
             f"{source}: layer '{layer_name}' has {len(arrays)} blob(s) in the model file but "
-            f"the net's layer expects {len(blobs)}"
+            f"the net's layer ({net_source}) expects {len(blobs)}"
         )
     for index, (array, target) in enumerate(zip(arrays, blobs)):
-        value = _match_shape(array, tuple(target.shape), layer_name, index, source)
+        value = _match_shape(array, tuple(target.shape), layer_name, index, source, net_source)
         with torch.no_grad():
             target.copy_(torch.from_numpy(value).to(target.dtype))
 
 
-def _match_shape(array: np.ndarray, shape: tuple[int, ...], layer: str, index: int, source: str):
+def _match_shape(array: np.ndarray, shape: tuple[int, ...], layer: str, index: int, source: str,
+                 net_source: str):
     """Accept Caffe's legacy 4-D (num, channels, height, width) blobs padded with leading 1s."""
     if tuple(array.shape) == shape:
         return array
@@ -92,7 +94,7 @@ def _match_shape(array: np.ndarray, shape: tuple[int, ...], layer: str, index: i
         return array.reshape(shape)
     raise PrunekitError(
         f"{source}: layer '{layer}' blob {index}: shape mismatch, the model file has "
-        f"{list(array.shape)} but the net expects {list(shape)}"
+        f"{list(array.shape)} but the net ({net_source}) expects {list(shape)}"
     )
 
 
