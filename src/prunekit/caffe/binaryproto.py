@@ -78,8 +78,12 @@ def read_message(path: str | os.PathLike, message: M, kind: str) -> M:
 
 def write_message(path: str | os.PathLike, message: Message, kind: str) -> None:
     """Serialise ``message`` and write it atomically."""
+    write_user_file(path, serialize_message(path, message, kind), kind)
+
+
+def serialize_message(path: str | os.PathLike, message: Message, kind: str) -> bytes:
+    """``message``'s bytes for the file ``path`` (a message over 2 GiB is an error naming it)."""
     try:
-        data = message.SerializeToString()
+        return message.SerializeToString()
     except EncodeError as err:
         raise PrunekitError(f"{os.fspath(path)}: cannot write {kind}: {err}") from None
-    write_user_file(path, data, kind)

@@ -24,7 +24,7 @@ from prunekit.compact import build_with_blobs, compact
 from prunekit.compact.column_form import ColumnForms, ColumnOptions, check_mode, column_forms
 from prunekit.compact.fold_bn import TRAIN_PHASE_ERROR, BNFolding, fold_batch_norms
 from prunekit.compact.report import check_line, format_report
-from prunekit.compact.save import compacted_blobs, save_blobs
+from prunekit.compact.save import compacted_blobs, save_compacted
 from prunekit.compact.verify import compare
 from prunekit.errors import PrunekitError
 from prunekit.measure.flops import count_net
@@ -91,8 +91,7 @@ def run_compact(model: str, weights: str, out_model: str, out_weights: str,
         for each in (net, new, folded_net):
             if each is not None:
                 each.close()
-    caffe.write_prototxt(out_model, out_param)
-    save_blobs(out_weights, out_param, out_blobs)
+    save_compacted(out_model, out_weights, out_param, out_blobs)
     print(report)
     if folding is not None:
         print("fold-bn: " + "\n".join(folding.lines()))
@@ -118,4 +117,4 @@ def _load_all(net: Net, blobs: dict, model: str, weights: str) -> None:
     if missing:
         raise PrunekitError(f"{weights}: has no weights for layer(s) {', '.join(missing)} of "
                             f"{model}; compact needs the trained (masked) weights of every layer")
-    load_net_param_blobs(net, blobs, weights)
+    load_net_param_blobs(net, blobs, weights, report=True)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from prunekit import caffe
 from prunekit.decompose.candidates import find_candidates, singular_values
-from prunekit.decompose.config import read_config, write_config
+from prunekit.decompose.config import read_config
 from prunekit.decompose.auto import auto_ranks, decompose_net
 from prunekit.decompose.energies import data_energies
 from prunekit.decompose.plan import candidates_for, check_ranks
 from prunekit.decompose.report import format_report, split_row
+from prunekit.decompose.save import save_decomposed
 from prunekit.decompose.rewrite import decomposed_caffemodel
 from prunekit.errors import PrunekitError
 from prunekit.measure.flops import count_net, totals
@@ -40,7 +41,7 @@ def run_decompose(model: str, weights: str, save_model: str, ratio: float | None
     net = Net(with_batch_size(net_param, 1), TEST, source=model)
     new = None
     try:
-        load_net_param_blobs(net, original, weights)
+        load_net_param_blobs(net, original, weights, report=True)
         if ratio is not None:
             ranks = _selected(net, net_param, model, original, weights, ratio, include_fc,
                               search, energy, batches)
@@ -61,10 +62,8 @@ def run_decompose(model: str, weights: str, save_model: str, ratio: float | None
         net.close()
         if new is not None:
             new.close()
-    caffe.write_prototxt(f"{save_model}.prototxt", new_param)
-    caffe.write_caffemodel(f"{save_model}.caffemodel",
-                           decomposed_caffemodel(new_param, original, blobs))
-    write_config(f"{save_model}.json", ranks)
+    save_decomposed(save_model, new_param, decomposed_caffemodel(new_param, original, blobs),
+                    ranks)
     print(report)
     print(f"Wrote {save_model}.prototxt, {save_model}.caffemodel and {save_model}.json")
     return 0

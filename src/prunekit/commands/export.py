@@ -24,6 +24,7 @@ from torch import nn
 
 from prunekit import caffe
 from prunekit.atomic import atomic_output
+from prunekit.atomic_group import check_destination
 from prunekit.errors import PrunekitError
 from prunekit.extras import available, install_hint, require
 from prunekit.log import get_logger
@@ -74,6 +75,7 @@ def run_export(model: str, weights: str | None, onnx_out: str | None = None,
         raise PrunekitError("export: give exactly one of --onnx FILE or --torchscript FILE")
     if onnx_out:
         require("onnx", "prunekit export --onnx")
+    check_destination(onnx_out or torchscript_out, "exported model")
     part = inference_part(caffe.read_net_prototxt(model))
     param = part.net_param
     if part.changes:

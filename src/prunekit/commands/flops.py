@@ -12,6 +12,7 @@ import json
 
 from prunekit import caffe
 from prunekit.atomic import atomic_write_text
+from prunekit.atomic_group import check_destination
 from prunekit.errors import PrunekitError
 from prunekit.measure.flops import LayerCount, Totals, count_net, totals
 from prunekit.net.batch_size import with_batch_size
@@ -27,6 +28,7 @@ def run_flops(model: str, weights: str | None = None, phase: str = "TEST",
     phases = {"TRAIN": TRAIN, "TEST": TEST}
     if phase.upper() not in phases:
         raise PrunekitError(f"--phase '{phase}': expected TRAIN or TEST")
+    check_destination(json_out if json_out != "-" else None, "JSON report")
     net_param = with_batch_size(caffe.read_net_prototxt(model), 1)
     net = Net(net_param, phases[phase.upper()], source=model)
     try:

@@ -21,6 +21,7 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.measure.machine import machine_name
 from prunekit.measure.timing import TimingResult, time_net, warm_up_backward, warm_up_forward
+from prunekit.atomic_group import check_destination
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
@@ -41,6 +42,9 @@ def run_time(model: str, iterations: int = 50, phase: str = "TRAIN", gpu: str | 
         raise PrunekitError(f"--batch_size {batch_size}: expected at least 1 sample per batch")
     device = resolve_device(gpu)
     net_param = caffe.read_net_prototxt(model)
+    check_destination(json_out, "JSON results")
+    if batch_size is not None and batch_size < 1:
+        raise PrunekitError(f"--batch_size {batch_size}: expected at least 1")
     if batch_size:
         net_param = with_batch_size(net_param, batch_size)
     net = Net(net_param, phases[phase.upper()], source=model)

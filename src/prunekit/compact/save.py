@@ -14,7 +14,9 @@ import os
 import numpy as np
 
 from prunekit import caffe
+from prunekit.atomic_group import write_files_together
 from prunekit.caffe import caffe_pb2
+from prunekit.caffe.binaryproto import CAFFEMODEL, serialize_message
 from prunekit.compact import Compaction
 
 
@@ -30,6 +32,16 @@ def compacted_blobs(compaction: Compaction,
         out[layer.name] = ([t.detach().float().numpy() for t in new] if new is not None
                            else original.get(layer.name, []))
     return out
+
+
+def save_compacted(out_model: str, out_weights: str, net_param: caffe_pb2.NetParameter,
+                   blobs: dict[str, list[np.ndarray]]) -> None:
+    """The compacted prototxt and caffemodel, both or neither (prunekit/atomic_group.py): a
+    prototxt whose weights could not be written would not load."""
+    model = caffe.net_with_blobs(net_param, blobs)
+    write_files_together([
+        (out_model, caffe.to_text(net_param).encode("utf-8"), "prototxt"),
+        (out_weights, serialize_message(out_weights, model, CAFFEMODEL), "caffemodel")])
 
 
 def save_blobs(path: str | os.PathLike, net_param: caffe_pb2.NetParameter,

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lmdb
@@ -83,10 +84,12 @@ class LmdbReader:
 
     def __init__(self, path: str | os.PathLike, where: str = "LMDB") -> None:
         self.path = Path(path)
+        self.where = where
         key, self._env = open_env(self.path, where)
         self._release = weakref.finalize(self, release_env, key)  # also when never closed
         self._release.atexit = False  # at exit a daemon prefetch thread may still be reading
-        self._count = int(self._env.stat()["entries"])
+        with self._readable():
+            self._count = int(self._env.stat()["entries"])
         if self._count == 0:
             self.close()
             raise PrunekitError(f"{where}: LMDB at '{self.path}' has no records")
@@ -94,14 +97,25 @@ class LmdbReader:
     def __len__(self) -> int:
         return self._count
 
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """LMDB's own errors (a damaged page: MDB_CORRUPTED, MDB_PAGE_NOTFOUND) as one line
+        naming the database; LMDB has no checksums, so damaged values are found by the Datum
+        decoder instead."""
+        try:
+            yield
+        except lmdb.Error as err:
+            raise PrunekitError(f"{self.where}: LMDB at '{self.path}' is damaged or unreadable "
+                                f"({err})") from None
+
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """One pass over all records in key order."""
-        with self._env.begin(buffers=False) as txn:
+        with self._readable(), self._env.begin(buffers=False) as txn:
             yield from txn.cursor().iternext(keys=True, values=True)
 
     def keys(self) -> list[bytes]:
         """All keys in order (reads no values)."""
-        with self._env.begin() as txn:
+        with self._readable(), self._env.begin() as txn:
             return list(txn.cursor().iternext(keys=True, values=False))
 
     def records(self, start: int = 0) -> Iterator[tuple[bytes, bytes]]:
@@ -111,7 +125,7 @@ class LmdbReader:
         ``start`` keys without reading their values.
         """
         start %= self._count
-        with self._env.begin(buffers=False) as txn:
+        with self._readable(), self._env.begin(buffers=False) as txn:
             cursor = txn.cursor()
             while True:
                 cursor.first()
@@ -163,14 +177,22 @@ def write_lmdb(path: str | os.PathLike, items: Iterable[tuple[bytes, bytes]],
     path = Path(path)
     if not overwrite:
         _refuse_existing(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    except OSError as err:
+        raise PrunekitError(f"cannot write LMDB {path}: cannot make or use folder "
+                            f"{path.parent}: {err.strerror}") from None
     try:
         count = _write_all(tmp, items, map_size)
         os.chmod(tmp, new_file_mode(0o777))  # mkdtemp made it private
         if not overwrite:
             _refuse_existing(path)
         _replace_dir(tmp, path)
+    except (OSError, lmdb.Error) as err:  # a full disk, a file where the folder should go, ...
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise PrunekitError(f"cannot write LMDB {path}: {reason}; nothing was written") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,5 +95,13 @@ def make_mnist_lmdbs(out_dir: Path, idx_dir: Path | None = None) -> tuple[Path, 
                                 find_idx_file(idx_dir, "train-labels-idx1-ubyte"))
         test = read_mnist_pair(find_idx_file(idx_dir, "t10k-images-idx3-ubyte"),
                                find_idx_file(idx_dir, "t10k-labels-idx1-ubyte"))
-    return (write_mnist_lmdb(out_dir / "mnist_train_lmdb", *train),
-            write_mnist_lmdb(out_dir / "mnist_test_lmdb", *test))
+    train_path = out_dir / "mnist_train_lmdb"
+    was_there = train_path.exists()
+    write_mnist_lmdb(train_path, *train)
+    try:
+        write_mnist_lmdb(out_dir / "mnist_test_lmdb", *test)
+    except BaseException:
+        if not was_there:  # no training set without its test set (e.g. the disk filled up)
+            shutil.rmtree(train_path, ignore_errors=True)
+        raise
+    return train_path, out_dir / "mnist_test_lmdb"

@@ -20,6 +20,8 @@ from prunekit.net.fuse_bn_scale import bn_scale_pairs
 from prunekit.net.hooks import is_hooked
 from prunekit.net.in_place import in_place_relus
 from prunekit.net.layers.base import TEST, TRAIN
+from prunekit.net.memory import check_fits, check_shape, shape_bytes
+from prunekit.net.net_checks import SETUP_ERRORS, check_single_source, in_file, refuse_code_layers
 from prunekit.net.propagate_down import cut_gradients, stopped_bottoms
 from prunekit.net.registry import layer_class
 from prunekit.net.shapes import infer_top_shapes
@@ -93,6 +95,8 @@ class Net(nn.Module):
         self.output_names: list[str] = []
         self.device = torch.device("cpu")
         self._param_owners: dict[str, torch.Tensor] = {}
+        self.memory_bytes = 0  # float32 bytes of its blobs (+ diffs in TRAIN), see _count_memory
+        self._memory_checked = False  # memory_bytes checked against the device it runs on
         self._build(net_param, level, tuple(stages))
         versions = blob_versions(self.entries)
         self._pairs = bn_scale_pairs(self.entries, self.layer_modules, versions) if fuse else {}
@@ -112,7 +116,11 @@ class Net(nn.Module):
                 "(check the include/exclude phase rules)"
             )
         available: dict[str, None] = {}
+        produced: set[str] = set()
         for lp in layers:
+            where = f"{self.source}: layer '{lp.name}' ({lp.type})"
+            refuse_code_layers(lp, where)
+            check_single_source(lp, produced, where)
             self._add_layer(lp)
             for bottom in lp.bottom:
                 available.pop(bottom, None)
@@ -128,21 +136,24 @@ class Net(nn.Module):
                     f"{where}: bottom blob '{bottom}' is not produced by any earlier layer of the "
                     f"{PHASE_NAMES[self.phase]} net"
                 )
-        cls = layer_class(lp.type, lp.name)
-        check_layer_fields(lp, where)
         bottom_shapes = [self.blob_shapes[b] for b in lp.bottom]
         try:
+            cls = layer_class(lp.type, lp.name)
+            check_layer_fields(lp, where)
             module = cls(lp, bottom_shapes, self.phase)
-        except PrunekitError as error:  # layers name themselves; the file is named here
-            if self.source in str(error):
-                raise
-            raise PrunekitError(f"{self.source}: {error}") from None
-        top_shapes = module.top_shapes() if cls.is_data else infer_top_shapes(module, bottom_shapes)
+            top_shapes = (module.top_shapes() if cls.is_data
+                          else infer_top_shapes(module, bottom_shapes))
+        except PrunekitError as err:  # layers name themselves; the file is named here
+            raise in_file(self.source, err) from None
+        except SETUP_ERRORS as err:
+            raise PrunekitError(f"{where}: cannot be set up for bottom shapes "
+                                f"{[list(s) for s in bottom_shapes]}: {in_file('', err)}") from None
         if len(top_shapes) != len(lp.top):
             raise PrunekitError(
                 f"{where}: declares {len(lp.top)} top blob(s) but the layer produces "
                 f"{len(top_shapes)}"
             )
+        self._count_memory(lp, module, top_shapes, where)
         self._share_named_params(lp, module, where)
         key = self._module_key(lp.name)
         self.layer_modules[key] = module
@@ -152,6 +163,22 @@ class Net(nn.Module):
             LayerEntry(lp.name, lp.type, key, list(lp.bottom), list(lp.top),
                        _loss_weights(lp, cls, where), lp, stopped_bottoms(lp, where))
         )
+
+    def _count_memory(self, lp, module, top_shapes, where: str) -> None:
+        """Refuse a layer whose tops have a non-positive dimension, or whose tops (and, in
+        TRAIN, their diffs and its weights' diffs) no longer fit in the memory left: checked
+        from shapes before any forward allocates them (prunekit/net/memory.py)."""
+        diffs = 2 if self.phase == TRAIN else 1
+        new = 0
+        for index, (top, shape) in enumerate(zip(lp.top, top_shapes)):
+            check_shape(where, f"top '{top}'", shape)
+            if not (index < len(lp.bottom) and lp.bottom[index] == top):
+                new += diffs * shape_bytes(shape)
+        params = sum(shape_bytes(t.shape) for t in module.caffe_blobs()) if diffs == 2 else 0
+        self.memory_bytes += new + params
+        if not torch.cuda.is_available():  # else the net may run on a GPU: place() checks that
+            check_fits(where, f"the {PHASE_NAMES[self.phase]} net up to this layer",
+                       self.memory_bytes)
 
     def _module_key(self, name: str) -> str:
         key = name.replace(".", "_") or "layer"
@@ -215,8 +242,15 @@ class Net(nn.Module):
             module.set_seed(seed)
 
     def place(self, device: torch.device | str) -> "Net":
-        """Move parameters to ``device``; batches from data layers follow."""
+        """Move parameters to ``device``; batches from data layers follow. A GPU must have
+        room for the net's blobs (:attr:`memory_bytes`) first."""
         self.device = torch.device(device)
+        self._memory_checked = False
+        if self.device.type == "cuda":
+            weights = sum(t.numel() * t.element_size() for t in self.state_dict().values())
+            check_fits(self.source, f"the {PHASE_NAMES[self.phase]} net (weights and blobs)",
+                       self.memory_bytes + weights, str(self.device))
+            self._memory_checked = True
         self.to(self.device)
         for module in self.data_layers():
             place = getattr(module, "place", None)
@@ -244,14 +278,21 @@ class Net(nn.Module):
     def forward(
         self, feed: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if not self._memory_checked:  # the first forward on the host: its blobs must fit
+            check_fits(self.source, f"the {PHASE_NAMES[self.phase]} net",
+                       self.memory_bytes, "cpu" if self.device.type == "cpu" else "skip")
+            self._memory_checked = True
         blobs: dict[str, torch.Tensor] = {}
         loss = torch.zeros((), device=self.device)
         i = 0
-        while i < len(self.entries):
-            entry = self.entries[i]
-            covered, tops = self.run_step(i, [blobs[b] for b in entry.bottoms], feed)
-            loss = store_tops(self.entries[i + covered - 1], tops, blobs, loss)
-            i += covered
+        try:
+            while i < len(self.entries):
+                entry = self.entries[i]
+                covered, tops = self.run_step(i, [blobs[b] for b in entry.bottoms], feed)
+                loss = store_tops(self.entries[i + covered - 1], tops, blobs, loss)
+                i += covered
+        except PrunekitError as err:  # bad data found by a layer (a label out of range, ...)
+            raise in_file(self.source, err) from None
         return loss, {name: blobs[name] for name in self.output_names}
 
     def run_step(self, index: int, bottoms: list[torch.Tensor],

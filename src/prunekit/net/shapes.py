@@ -3,7 +3,8 @@
 Caffe layers compute their top shapes from bottom shapes at set-up. Rather than writing that
 arithmetic twice (once in ``forward``, once for shapes), the layer's own forward runs on "meta"
 tensors, which carry shapes but no data and cost nothing. Layers with an op that has no meta
-kernel fall back to one real forward on zeros, in eval mode so no running statistic moves.
+kernel fall back to one real forward on zeros, in eval mode so no running statistic moves
+(after checking those zeros fit in memory).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.func import functional_call
+
+from prunekit.net.memory import check_fits, shape_bytes
 
 
 def infer_top_shapes(module: nn.Module, bottom_shapes: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
@@ -32,6 +35,9 @@ def _meta_forward(module: nn.Module, bottom_shapes):
 
 
 def _zeros_forward(module: nn.Module, bottom_shapes):
+    nbytes = sum(shape_bytes(shape) for shape in bottom_shapes)
+    check_fits(f"layer '{getattr(module, 'layer_name', '?')}'",
+               "a shape-inference forward on zeros of its bottom shapes", nbytes)
     was_training = module.training
     module.eval()
     try:

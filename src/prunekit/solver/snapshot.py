@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -20,6 +21,7 @@ import torch
 from prunekit import caffe
 from prunekit.errors import PrunekitError
 from prunekit.net.weights import load_caffemodel, save_caffemodel
+from prunekit.solver.state_check import check_state_payload, first_line, wrong_structure
 
 STATE_FORMAT = 1
 
@@ -117,7 +119,7 @@ def _restore_history(solver, state, path: str) -> None:
             f"{len(solver.history)} (different net or solver type?)"
         )
     for index, (blob, hist) in enumerate(zip(state.history, solver.history)):
-        array = caffe.blob_to_array(blob)
+        array = caffe.blob_to_array(blob, f"{path}: history blob {index}")
         if array.size != hist.numel():
             raise PrunekitError(
                 f"{path}: history blob {index} has {array.size} values, expected {hist.numel()}"
@@ -146,9 +148,12 @@ def _extension_bytes(solver) -> bytes:
 
 def _read_extension(data: bytes, path: str) -> dict:
     try:
-        payload = torch.load(io.BytesIO(data), weights_only=True)
-    except Exception as exc:  # corrupt or foreign bytes in our field
-        raise PrunekitError(f"{path}: prunekit_state is unreadable ({exc})") from None
+        with warnings.catch_warnings():  # torch's notes on foreign pickles: the error says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as exc:  # corrupt or foreign bytes, or a pickle weights_only refuses
+        raise PrunekitError(f"{path}: prunekit_state is unreadable ({first_line(exc)})") from None
+    check_state_payload(payload, path)
     if payload.get("format") != STATE_FORMAT:
         raise PrunekitError(f"{path}: prunekit_state format {payload.get('format')} is unknown")
     return payload
@@ -156,6 +161,13 @@ def _read_extension(data: bytes, path: str) -> dict:
 
 def _load_extension(solver, data: bytes, path: str) -> None:
     payload = _read_extension(data, path)
+    try:
+        _apply_extension(solver, payload, path)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        raise wrong_structure(path, err) from None
+
+
+def _apply_extension(solver, payload: dict, path: str) -> None:
     solver.seed = payload["seed"]
     for net in [solver.net, *solver.test_nets]:
         net.set_seed(solver.seed)

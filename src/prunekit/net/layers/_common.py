@@ -13,6 +13,7 @@ import torch
 
 from prunekit.errors import PrunekitError
 from prunekit.net.fillers import fill_
+from prunekit.net.memory import check_fits, check_shape, shape_bytes
 
 
 def layer_error(layer, message: str) -> PrunekitError:
@@ -59,7 +60,13 @@ def check_label_count(layer, shape: tuple[int, ...], label_shape: tuple[int, ...
 
 
 def new_param(layer, shape: Sequence[int], filler_param) -> torch.nn.Parameter:
-    """A learnable float32 blob of ``shape`` filled by ``filler_param``; errors name the layer."""
+    """A learnable float32 blob of ``shape`` filled by ``filler_param``; errors name the layer.
+
+    The shape is checked first (positive, and small enough for the memory left), so a
+    ``num_output: 2000000000`` is a one-line error, not a failed or fatal allocation."""
+    where = f"layer '{layer.layer_name}' ({layer.layer_type})"
+    check_shape(where, "a parameter blob", shape)
+    check_fits(where, f"its parameter blob of shape {[int(d) for d in shape]}", shape_bytes(shape))
     blob = torch.empty(tuple(int(d) for d in shape))
     try:
         fill_(blob, filler_param)
@@ -88,3 +95,18 @@ def broadcast_shape(num_axes: int, axis: int, param_shape: Sequence[int]) -> tup
     """Shape that broadcasts a blob covering axes [axis, axis+len) over a ``num_axes`` tensor."""
     tail = num_axes - axis - len(param_shape)
     return (1,) * axis + tuple(param_shape) + (1,) * tail
+
+
+def check_label_range(layer, target: torch.Tensor, num_classes: int) -> None:
+    """Every (non-ignored) label must name one of the ``num_classes`` classes.
+
+    Caffe does not check (its GPU kernels read out of bounds, its CPU code hits a debug-only
+    DCHECK); torch's gather fails with an index error, on a GPU with a fatal device assert. So
+    the labels are checked here: one host sync per forward of a loss or Accuracy layer, which
+    the solver's per-iteration loss read makes anyway."""
+    bad = (target < 0) | (target >= num_classes)
+    if bool(bad.any()):
+        value = int(target[bad][0])
+        raise layer_error(layer, f"label {value} is outside the {num_classes} classes "
+                                 f"0..{num_classes - 1} of its first bottom (check the labels of "
+                                 "the data source, or set ignore_label)")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import (
-    canonical_axis, check_label_count, check_num_bottoms, require, single_or_tuple)
+    canonical_axis, check_label_count, check_label_range, check_num_bottoms, require,
+    single_or_tuple)
 from prunekit.net.layers.base import CaffeLayer
 from prunekit.net.layers.softmax_loss import labels_as_index
 
@@ -42,6 +43,7 @@ class Accuracy(CaffeLayer):
         valid = (label != self.ignore_label if self.ignore_label is not None
                  else torch.ones_like(label, dtype=torch.bool))
         target = torch.where(valid, label, torch.zeros_like(label))
+        check_label_range(self, target, num_classes)
         true_score = classes.gather(1, target[:, None])
         better = (classes >= true_score).sum(1) - 1  # the true class itself is not "better"
         # A sample whose scores are not all finite is wrong. (Caffe's comparisons against NaN

@@ -14,7 +14,8 @@ import torch
 
 from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import (
-    canonical_axis, check_label_count, check_num_bottoms, count, require, single_or_tuple)
+    canonical_axis, check_label_count, check_label_range, check_num_bottoms, count, require,
+    single_or_tuple)
 from prunekit.net.layers.base import CaffeLayer
 
 _NORM = caffe_pb2.LossParameter
@@ -58,6 +59,7 @@ class SoftmaxWithLoss(CaffeLayer):
         label = labels_as_index(label).to(scores.device)
         valid = (label != self.ignore_label) if self.ignore_label is not None else None
         target = label if valid is None else torch.where(valid, label, torch.zeros_like(label))
+        check_label_range(self, target, scores.shape[self.axis])
         picked = classes.gather(1, target[:, None])[:, 0]
         # Forward value clamped like Caffe's log(max(p, FLT_MIN)); gradient stays p − onehot.
         picked = picked + (picked.clamp(min=_LOG_FLT_MIN) - picked).detach()
