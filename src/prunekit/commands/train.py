@@ -10,16 +10,38 @@ only when it trains here, so a launcher that only starts and watches ranks stays
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.solver.launch import launch, launched_by_torchrun
 from prunekit.solver.validate import validate_solver
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "solver", required=True, help="solver.prototxt")
+    flag(parser, "weights", help="comma-separated .caffemodel files to finetune from")
+    flag(parser, "snapshot", help=".solverstate to resume from")
+    flag(parser, "gpu", help="GPU id, comma list or 'all' (several GPUs: one data-parallel "
+         "process each); absent: CPU (or the solver's solver_mode)")
+    flag(parser, "procs", type=int, help="N data-parallel processes (gloo on the CPU; with "
+         "--gpu one per GPU); see docs/distributed.md")
+    flag(parser, "data_workers", type=int, help="worker processes decoding JPEG/PNG data per "
+         "Data/ImageData layer (default: cores per process; 0: a thread); see docs/data.md")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_workers is not None:
+        from prunekit.data.worker_count import set_data_workers
+
+        set_data_workers(args.data_workers)
+    return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs)
 
 
 def __getattr__(name: str):
