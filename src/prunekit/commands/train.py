@@ -21,6 +21,7 @@ from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.solver.launch import launch, launched_by_torchrun
+from prunekit.solver.snapshot_prefix import check_snapshot_prefix
 from prunekit.solver.validate import validate_solver
 
 
@@ -42,15 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
         set_data_workers(args.data_workers)
     return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs)
-
-
-def __getattr__(name: str):
-    """``build_nets`` still imports from here (it lives in train_process, with torch)."""
-    if name == "build_nets":
-        from prunekit.commands.train_process import build_nets
-
-        return build_nets
-    raise AttributeError(name)
 
 
 def run_train(solver_path: str, weights: str | None = None, snapshot: str | None = None,
@@ -140,14 +132,3 @@ def quiet_unless_rank0() -> None:
     if os.environ.get("RANK", "0") != "0":
         get_logger().setLevel(logging.ERROR)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
-
-
-def check_snapshot_prefix(prefix: str, solver_path: str) -> None:
-    """Fail before training, not after hours, when snapshots could not be written."""
-    folder = os.path.dirname(prefix) or "."
-    if not os.path.isdir(folder):
-        raise PrunekitError(
-            f"{solver_path}: snapshot_prefix '{prefix}' points into '{folder}', which does not exist"
-        )
-    if not os.access(folder, os.W_OK):
-        raise PrunekitError(f"{solver_path}: cannot write snapshots into '{folder}'")
