@@ -2,7 +2,8 @@
 
 Caffe's training log is glog on stderr: ``I1122 23:01:02.123456 12345 solver.cpp:228] Iteration 20,
 loss = 0.12``. Researchers grep and parse these lines (parse_log.py, plot scripts), so the training
-log keeps that prefix and wording. The pruning log (``[app]`` lines) is plain stdout, see DESIGN.md.
+log keeps that prefix and wording. The pruning log (Caffe_IncReg's ``[app]`` lines) is plain
+stdout, as the fork prints it, not this logger.
 """
 
 from __future__ import annotations

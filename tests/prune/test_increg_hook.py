@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from prunekit import caffe
-from prunekit.commands.train import build_nets
+from prunekit.solver.nets import build_nets
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.increg import IncReg, add_reg_term_host_, add_reg_term_torch_
 from prunekit.prune.registry import make_method

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from prunekit import caffe
-from prunekit.commands.train import build_nets
+from prunekit.solver.nets import build_nets
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.layer_state import NEVER
 from prunekit.prune.registry import make_method

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from prunekit import caffe
-from prunekit.commands.train import build_nets
+from prunekit.solver.nets import build_nets
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.registry import make_method
 from prunekit.solver.solver import Solver

@@ -17,9 +17,11 @@ compares with the masked one and what is written. See docs/compact.md.
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.compact import build_with_blobs, compact
 from prunekit.compact.column_form import ColumnForms, ColumnOptions, check_mode, column_forms
 from prunekit.compact.fold_bn import TRAIN_PHASE_ERROR, BNFolding, fold_batch_norms
@@ -32,6 +34,32 @@ from prunekit.net.batch_size import declared_batch_size, with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_net_param_blobs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt of the masked model")
+    flag(parser, "weights", required=True, help="masked .caffemodel")
+    flag(parser, "out_model", required=True, help="compacted prototxt to write")
+    flag(parser, "out_weights", required=True, help="compacted .caffemodel to write")
+    flag(parser, "round_to", type=int, default=1,
+         help="keep filter counts multiples of N (tensor cores; default 1)")
+    flag(parser, "phase", default="TEST", help="TEST (default) or TRAIN net to compact")
+    flag(parser, "fold_bn", action="store_true",
+         help="then fold BatchNorm (+ Scale) into the conv before it (inference only; TEST)")
+    flag(parser, "column_conv", default="auto",
+         help="auto (default: time both forms, keep the faster), always or never: convs with "
+         "scattered zero weight columns become ColumnConvolution layers")
+    flag(parser, "batch", type=int,
+         help="batch size --column-conv auto times at (default: the prototxt's)")
+    flag(parser, "channels_last", action="store_true",
+         help="--column-conv auto times NHWC (the layout to deploy on CPUs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_compact(args.model, args.weights, args.out_model, args.out_weights,
+                       args.round_to, args.phase, args.fold_bn, args.column_conv,
+                       args.batch, args.channels_last)
+
 
 #: Masked and compacted outputs further apart than this (relative to the output scale) mean a
 #: prunekit bug, and nothing is written. The tests hold compaction to 1e-4.

@@ -1,17 +1,27 @@
-"""``prunekit data mnist --out DIR [--idx-dir D]``: make the MNIST LMDBs the lenet5 experiment reads."""
+"""``prunekit data DATASET ...``: make datasets; each DATASET is a command of its own, in the
+table below (the same scheme as the verbs of :mod:`prunekit.cli`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
 
-from prunekit.log import get_logger
+from prunekit.commands.registry import Command, add_command, add_command_parsers, run_command
+
+#: The datasets of ``prunekit data``, in ``--help`` order.
+DATASETS: dict[str, Command] = {}
+add_command(DATASETS, "mnist", "prunekit.commands.data_mnist",
+            "MNIST LMDBs (embedded 5,000 digits, or your IDX files)")
+add_command(DATASETS, "imageset", "prunekit.commands.data_imageset",
+            "LMDB of Datums from image files listed in a file (convert_imageset)")
+add_command(DATASETS, "mean", "prunekit.commands.data_mean",
+            "per-pixel mean .binaryproto of an LMDB (compute_image_mean)")
+add_command(DATASETS, "list", "prunekit.commands.data_list",
+            "list file ('path label' lines) from a folder per class or a flat folder")
 
 
-def run_data_mnist(out: str, idx_dir: str | None = None) -> int:
-    from prunekit.data.mnist import make_mnist_lmdbs
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_command_parsers(parser, DATASETS, dest="dataset", metavar="DATASET")
 
-    train, test = make_mnist_lmdbs(Path(out), Path(idx_dir) if idx_dir else None)
-    log = get_logger()
-    log.info("Wrote %s", train)
-    log.info("Wrote %s", test)
-    return 0
+
+def run(args: argparse.Namespace) -> int:
+    return run_command(DATASETS, args.dataset, args)

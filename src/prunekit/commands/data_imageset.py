@@ -6,10 +6,34 @@ mistake costs nothing and leaves nothing behind; see docs/data.md for the flags.
 
 from __future__ import annotations
 
+import argparse
 import os
 
+from prunekit.commands.flags import bool_flag, flag
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", metavar="ROOT/", help="folder the list's paths are relative to")
+    parser.add_argument("list_file", metavar="LISTFILE", help="'relative/path label' lines")
+    parser.add_argument("db_name", metavar="DB_NAME", help="LMDB folder to create (must not exist)")
+    bool_flag(parser, "gray", help="read images as one gray channel")
+    bool_flag(parser, "shuffle", help="shuffle the list (the order depends only on --seed)")
+    flag(parser, "seed", type=int, default=0, help="--shuffle's seed (default 0)")
+    flag(parser, "backend", default="lmdb", help="lmdb (the only one supported)")
+    flag(parser, "resize_width", type=int, default=0, help="width to resize to (with height)")
+    flag(parser, "resize_height", type=int, default=0, help="height to resize to (with width)")
+    bool_flag(parser, "check_size", help="stop if the images differ in size")
+    bool_flag(parser, "encoded", help="store the (JPEG/PNG) file in the Datum, not pixels")
+    flag(parser, "encode_type", default="", help="jpg or png: re-encode images as this")
+    flag(parser, "threads", type=int, help="decoding worker processes (default: all cores)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_data_imageset(args.root, args.list_file, args.db_name, args.gray, args.shuffle,
+                             args.seed, args.backend, args.resize_height, args.resize_width,
+                             args.check_size, args.encoded, args.encode_type, args.threads)
 
 
 def run_data_imageset(root: str, list_file: str, db_name: str, gray: bool = False,

@@ -7,10 +7,25 @@ docs/data.md for the two folder layouts.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", metavar="ROOT", help="folder of class folders, or of images")
+    flag(parser, "out", required=True, help="list file to write, e.g. train.txt")
+    flag(parser, "labels", help="class folder names in label order, one per line "
+         "(e.g. ILSVRC12 synsets.txt; default: sorted folder names)")
+    flag(parser, "val_labels", help="flat ROOT: '<file name> <label>' lines, or one label a "
+         "line for the sorted file names (ILSVRC12 val ground truth)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_data_list(args.root, args.out, args.labels, args.val_labels)
 
 
 def run_data_list(root: str, out: str, labels: str | None = None,

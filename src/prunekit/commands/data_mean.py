@@ -6,8 +6,21 @@ means the way Caffe does (``mean_value channel [c]: v``), ready to paste as ``me
 
 from __future__ import annotations
 
+import argparse
+
 from prunekit.commands.data_imageset import check_backend
+from prunekit.commands.flags import flag
 from prunekit.log import get_logger
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("db", metavar="DB", help="LMDB of raw or encoded Datums")
+    parser.add_argument("out", metavar="OUT.binaryproto", help="mean file to write")
+    flag(parser, "backend", default="lmdb", help="lmdb (the only one supported)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_data_mean(args.db, args.out, args.backend)
 
 
 def run_data_mean(db: str, out: str, backend: str = "lmdb") -> int:

@@ -12,7 +12,10 @@ net is PREFIX.prototxt. See docs/decompose.md.
 
 from __future__ import annotations
 
+import argparse
+
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.decompose.candidates import find_candidates, singular_values
 from prunekit.decompose.config import read_config
 from prunekit.decompose.auto import auto_ranks, decompose_net
@@ -27,6 +30,30 @@ from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_net_param_blobs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt")
+    flag(parser, "weights", required=True, help="trained .caffemodel")
+    flag(parser, "save_model", required=True,
+         help="PREFIX: writes PREFIX.prototxt, PREFIX.caffemodel and PREFIX.json (the ranks)")
+    flag(parser, "ratio", type=float, help="target theoretical conv-MAC speedup (rank selection)")
+    flag(parser, "config", help="rank JSON {conv_params: {layer: K}, fc_params: {layer: K}}")
+    flag(parser, "layer", help="split this one layer (with --K)")
+    parser.add_argument("-K", "--K", dest="k", type=int, help="rank for --layer")
+    flag(parser, "include_fc", action="store_true",
+         help="--ratio: also split InnerProducts; the target counts conv + InnerProduct MACs")
+    flag(parser, "search", default="dp", help="--ratio: dp (exact knapsack, default) or greedy")
+    flag(parser, "energy", default="weights",
+         help="--ratio: weights (singular values, default) or data (responses on TEST batches)")
+    flag(parser, "batches", type=int, default=4, help="--energy data: TEST batches (default 4)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_decompose(args.model, args.weights, args.save_model, args.ratio, args.config,
+                         args.layer, args.k, args.include_fc, args.search, args.energy,
+                         args.batches)
+
 
 DATA_TYPES = ("Data", "ImageData")
 

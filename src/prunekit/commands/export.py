@@ -16,6 +16,7 @@ The file is written to a temporary name and renamed: no half-written model is le
 
 from __future__ import annotations
 
+import argparse
 import os
 import warnings
 
@@ -25,6 +26,7 @@ from torch import nn
 from prunekit import caffe
 from prunekit.atomic import atomic_output
 from prunekit.atomic_group import check_destination
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.extras import available, install_hint, require
 from prunekit.log import get_logger
@@ -33,6 +35,21 @@ from prunekit.net.graph import Net
 from prunekit.net.inference_part import inference_part
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_caffemodel
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="deploy prototxt (Input layers)")
+    flag(parser, "weights", help=".caffemodel (e.g. from prunekit compact)")
+    flag(parser, "onnx", help="write an ONNX model here")
+    flag(parser, "torchscript", help="write a TorchScript model here")
+    flag(parser, "batch", type=int, help="batch size of the exported inputs (default: the prototxt's)")
+    flag(parser, "opset", type=int, default=17, help="ONNX opset (default 17)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_export(args.model, args.weights, args.onnx, args.torchscript, args.batch,
+                      args.opset)
+
 
 #: Largest |exported − prunekit| / max |prunekit output| accepted after the round trip.
 TOLERANCE = 1e-4

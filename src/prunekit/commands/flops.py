@@ -8,17 +8,32 @@ table; ``--json F`` writes it to F as well as printing the table. Counting rules
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from prunekit import caffe
 from prunekit.atomic import atomic_write_text
 from prunekit.atomic_group import check_destination
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.measure.flops import LayerCount, Totals, count_net, totals
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt")
+    flag(parser, "weights", help=".caffemodel: count its non-zeros and skip pruned structure")
+    flag(parser, "phase", default="TEST", help="TEST (default) or TRAIN")
+    flag(parser, "json", nargs="?", const="-",
+         help="JSON instead of the table (alone), or also write it to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_flops(args.model, args.weights, args.phase, args.json)
+
 
 HEADER = "MACs = multiply-accumulates per image (FLOPs = 2 x MACs); params = learnable blobs"
 

@@ -10,6 +10,7 @@ and corrects it until the measured speedup is within 3% (or the rounds run out;
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict
 
@@ -19,12 +20,34 @@ from prunekit.analysis.masking import he_normal
 from prunekit.analysis.planner import format_plan, plan
 from prunekit.analysis.prune_params import write_planned_prototxt
 from prunekit.atomic import atomic_write_text
+from prunekit.commands.flags import flag
 from prunekit.commands.speedup import build
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.layers.base import TEST
 from prunekit.progress_bar import ProgressBar
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "sensitivity", required=True, help="S.json of prunekit sensitivity")
+    flag(parser, "speedup", type=float, required=True, help="target speedup (e.g. 4)")
+    flag(parser, "by", default="macs", help="macs (theoretical conv MACs, default) or latency "
+         "(measured forward time on this machine, checked after compaction)")
+    flag(parser, "model", required=True, help="train_val.prototxt to copy with prune_param blocks")
+    flag(parser, "out", required=True, help="planned prototxt to write")
+    flag(parser, "deploy", help="--by latency: the prototxt to time (default --model)")
+    flag(parser, "weights", help="--by latency: .caffemodel (default: random He-normal weights)")
+    flag(parser, "batch", type=int, help="--by latency: batch size to time at")
+    flag(parser, "gpu", help="--by latency: GPU id; absent: CPU")
+    flag(parser, "channels_last", action="store_true", help="--by latency: time NHWC")
+    flag(parser, "json", help="also write the plan as JSON to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_plan(args.sensitivity, args.speedup, args.by, args.model, args.out,
+                    args.weights, args.batch, args.gpu, args.channels_last, args.json,
+                    args.deploy)
 
 
 def read_sensitivity(path: str) -> dict:

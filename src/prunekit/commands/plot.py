@@ -4,9 +4,23 @@ against measured speedup (:mod:`prunekit.report`)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "logs", nargs="+", help="a pruning run: its Caffe log (stderr) and [app] log "
+         "(stdout), in any order")
+    flag(parser, "sensitivity", help="S.json of prunekit sensitivity")
+    flag(parser, "methods", help="a methods_table results .json (benchmarks/methods_table.py)")
+    flag(parser, "out", required=True, help="PNG file to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_plot(args.logs, args.sensitivity, args.methods, args.out)
 
 
 def _json(path: str, flag: str) -> dict:

@@ -8,6 +8,7 @@ table S.txt, prints the table. A progress bar runs on a terminal only.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 
@@ -17,6 +18,7 @@ from prunekit.analysis.layer_latency import forward_ms, time_shares
 from prunekit.analysis.ratios import parse_ratios
 from prunekit.analysis.sensitivity import run_sensitivity
 from prunekit.atomic import atomic_write_text
+from prunekit.commands.flags import flag
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.net.batch_size import with_batch_size
@@ -25,6 +27,27 @@ from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_caffemodel
 from prunekit.progress_bar import ProgressBar
 from prunekit.report.sensitivity_table import format_sensitivity
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt (its TEST phase is scored)")
+    flag(parser, "weights", required=True, help="trained .caffemodel")
+    flag(parser, "unit", default="Row", help="Row (filters, default), Col, Channel "
+         "(coupled output channels) or Shape (kernel positions)")
+    flag(parser, "criterion", default="l1", help="l1 (default) or fpgm (Row/Channel)")
+    flag(parser, "ratios", default="0.1:0.9:0.1", help="START:STOP:STEP or a comma list")
+    flag(parser, "iterations", type=int, default=10, help="TEST batches per point (default 10)")
+    flag(parser, "gpu", help="GPU id; absent: CPU")
+    flag(parser, "out", required=True, help="S.json to write (the text table goes to S.txt)")
+    flag(parser, "timing_iterations", type=int, default=3,
+         help="forward passes timed for each layer's time share (0: skip; default 3)")
+    flag(parser, "batch", type=int, help="batch size (default: the prototxt's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_sensitivity_command(args.model, args.weights, args.unit, args.criterion,
+                                   args.ratios, args.iterations, args.gpu, args.out,
+                                   args.timing_iterations, args.batch)
 
 
 def run_sensitivity_command(model: str, weights: str | None, unit: str, criterion: str,

@@ -12,6 +12,7 @@ BatchNorm (+ Scale) layers of both nets into the convs before them (in memory, T
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ import torch
 
 from prunekit import caffe
 from prunekit.atomic import atomic_write_text
+from prunekit.commands.flags import flag
 from prunekit.compact.fold_bn import TRAIN_PHASE_ERROR, BNFolding, fold_batch_norms
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
@@ -28,6 +30,31 @@ from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel, load_net_param_blobs, net_blobs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt of the model to measure (e.g. compacted)")
+    flag(parser, "weights", help="its .caffemodel")
+    flag(parser, "vs_model", required=True, help="net prototxt of the reference (e.g. dense)")
+    flag(parser, "vs_weights", help="the reference's .caffemodel")
+    flag(parser, "gpu", help="GPU id; absent: CPU")
+    flag(parser, "batch", type=int, help="batch size for both nets (default: the prototxts')")
+    flag(parser, "phase", default="TEST", help="TEST (default) or TRAIN")
+    flag(parser, "iterations", type=int, default=10, help="timed iterations per round (default 10)")
+    flag(parser, "rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    flag(parser, "json", help="also write the results as JSON to this file")
+    flag(parser, "channels_last", action="store_true",
+         help="time both nets with NHWC weights and activations (often faster on CPUs)")
+    flag(parser, "fold_bn", action="store_true",
+         help="fold BatchNorm (+ Scale) into the conv before it in both nets before timing "
+         "(as deployed; TEST phase only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_speedup(args.model, args.weights, args.vs_model, args.vs_weights, args.gpu,
+                       args.batch, args.phase, args.iterations, args.rounds, args.json,
+                       args.channels_last, args.fold_bn)
+
 
 HEADER = ("speedup of --model over --vs-model: theoretical = conv MACs ratio (vs / model), "
           "measured = time ratio (vs / model); times in ms per batch, median of interleaved rounds")

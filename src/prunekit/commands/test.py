@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
@@ -10,6 +13,17 @@ from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
 from prunekit.net.weights import load_caffemodel
 from prunekit.solver.evaluate import evaluate, format_score, score_text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt")
+    flag(parser, "weights", help=".caffemodel to score")
+    flag(parser, "iterations", type=int, default=50, help="number of batches (default 50)")
+    flag(parser, "gpu", help="GPU id; absent: CPU")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_test(args.model, args.weights, args.iterations, args.gpu)
 
 
 def run_test(model: str, weights: str | None, iterations: int = 50, gpu: str | None = None) -> int:

@@ -10,12 +10,14 @@ Unlike Caffe, ``--weights`` may be given, and ``--batch_size`` overrides the pro
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timezone
 
 import torch
 
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.device import resolve_device
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
@@ -27,6 +29,23 @@ from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.weights import load_caffemodel
 from prunekit.solver.evaluate import format_score
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "model", required=True, help="net prototxt")
+    flag(parser, "iterations", type=int, default=50, help="timed iterations (default 50)")
+    flag(parser, "phase", default="TRAIN", help="TRAIN (default) or TEST")
+    flag(parser, "gpu", help="GPU id; absent: CPU")
+    flag(parser, "weights", help="optional .caffemodel (Caffe times filler weights)")
+    flag(parser, "batch_size", type=int, help="override the batch size of the input/data layers")
+    flag(parser, "json", help="also write the results as JSON to this file")
+    flag(parser, "channels_last", action="store_true",
+         help="time with NHWC weights and activations (the layout to deploy on CPUs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_time(args.model, args.iterations, args.phase, args.gpu, args.weights,
+                    args.batch_size, args.json, args.channels_last)
 
 
 def run_time(model: str, iterations: int = 50, phase: str = "TRAIN", gpu: str | None = None,

@@ -10,27 +10,46 @@ only when it trains here, so a launcher that only starts and watches ranks stays
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from pathlib import Path
 
 from prunekit import caffe
+from prunekit.commands.flags import flag
 from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.caffe.field_policy import check_solver_fields
 from prunekit.solver.launch import launch, launched_by_torchrun
 from prunekit.solver.signals import parse_effects
+from prunekit.solver.snapshot_prefix import check_snapshot_prefix
 from prunekit.solver.validate import validate_solver
 
 
-def __getattr__(name: str):
-    """``build_nets`` still imports from here (it lives in train_process, with torch)."""
-    if name == "build_nets":
-        from prunekit.commands.train_process import build_nets
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "solver", required=True, help="solver.prototxt")
+    flag(parser, "weights", help="comma-separated .caffemodel files to finetune from")
+    flag(parser, "snapshot", help=".solverstate to resume from")
+    flag(parser, "gpu", help="GPU id, comma list or 'all' (several GPUs: one data-parallel "
+         "process each); absent: CPU (or the solver's solver_mode)")
+    flag(parser, "procs", type=int, help="N data-parallel processes (gloo on the CPU; with "
+         "--gpu one per GPU); see docs/distributed.md")
+    for name, default in (("sigint", "stop"), ("sighup", "snapshot"), ("sigterm", "snapshot_stop")):
+        flag(parser, f"{name}_effect", choices=("stop", "snapshot", "none", "snapshot_stop"),
+             help=f"on {name.upper()}, between iterations (default {default}; solver/signals.py)")
+    flag(parser, "data_workers", type=int, help="worker processes decoding JPEG/PNG data per "
+         "Data/ImageData layer (default: cores per process; 0: a thread); see docs/data.md")
 
-        return build_nets
-    raise AttributeError(name)
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_workers is not None:
+        from prunekit.data.worker_count import set_data_workers
+
+        set_data_workers(args.data_workers)
+    return run_train(args.solver, args.weights, args.snapshot, args.gpu, args.procs,
+                     {name: getattr(args, f"{name}_effect")
+                      for name in ("sigint", "sighup", "sigterm")})
 
 
 def run_train(solver_path: str, weights: str | None = None, snapshot: str | None = None,
@@ -130,14 +149,3 @@ def quiet_unless_rank0() -> None:
     if os.environ.get("RANK", "0") != "0":
         get_logger().setLevel(logging.ERROR)
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
-
-
-def check_snapshot_prefix(prefix: str, solver_path: str) -> None:
-    """Fail before training, not after hours, when snapshots could not be written."""
-    folder = os.path.dirname(prefix) or "."
-    if not os.path.isdir(folder):
-        raise PrunekitError(
-            f"{solver_path}: snapshot_prefix '{prefix}' points into '{folder}', which does not exist"
-        )
-    if not os.access(folder, os.W_OK):
-        raise PrunekitError(f"{solver_path}: cannot write snapshots into '{folder}'")

@@ -12,20 +12,19 @@ import os
 import torch
 
 from prunekit import caffe
-from prunekit.commands.train import check_snapshot_prefix
 from prunekit.device import resolve_device
 from prunekit.log import get_logger
 from prunekit.net.graph import Net
-from prunekit.net.layers.base import TEST, TRAIN
 from prunekit.net.layers.batch_norm import BatchNorm
-from prunekit.net.weights import load_caffemodel, share_weights
+from prunekit.net.weights import load_caffemodel
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.registry import make_method
 from prunekit.solver.debug_info import DebugInfo
 from prunekit.solver.distributed import Dist, init_from_env
 from prunekit.solver.initial_weights import initial_weight_files
-from prunekit.solver.net_sources import test_sources, train_source
+from prunekit.solver.nets import build_nets
 from prunekit.solver.signals import SignalActions, parse_effects
+from prunekit.solver.snapshot_prefix import check_snapshot_prefix
 from prunekit.solver.solver import Solver
 from prunekit.solver.stale_temps import remove_stale_temps
 from prunekit.solver.zero_weights import check_zero_weights
@@ -98,29 +97,3 @@ def warn_frozen_batchnorm_without_statistics(net: Net) -> list[str]:
     return names
 
 
-def build_nets(param, solver_path: str, device: torch.device, seed: int):
-    """The TRAIN net, its TEST nets (sharing its weights, on ``device``) and the TRAIN net's
-    NetParameter; which nets, from files or inline, is solver/net_sources.py's decision."""
-    log = get_logger()
-    train = train_source(param, solver_path)
-    log.info("Creating training net from %s", _described(train.label, solver_path))
-    net = Net(train.param, TRAIN, level=train.level, stages=train.stages, source=train.label)
-    test_nets = []
-    for index, source in enumerate(test_sources(param, solver_path, train)):
-        log.info("Creating test net (#%d) specified by %s", index,
-                 _described(source.label, solver_path))
-        test_nets.append(Net(source.param, TEST, level=source.level, stages=source.stages,
-                             source=source.label))
-    for n in [net, *test_nets]:
-        n.set_seed(seed)
-        n.place(device)
-    for test_net in test_nets:
-        share_weights(test_net, net)
-    return net, test_nets, train.param
-
-
-def _described(label: str, solver_path: str) -> str:
-    """Caffe's wording: "net file: X" for a file, "train_net_param" etc. for an inline net."""
-    if label.startswith(f"{solver_path} ("):
-        return label[len(solver_path) + 2:-1]
-    return f"net file: {label}"

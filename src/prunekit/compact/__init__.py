@@ -1,6 +1,6 @@
 """``compact``: turn a zero-masked model into a physically smaller one with the same outputs.
 
-Masked is not compact (DESIGN.md): pruning keeps full shapes and zeros. This package removes the
+Masked is not compact: pruning keeps full shapes and zeros (docs/compact.md). This package removes the
 zero structure and carries each removal through the graph:
 
 * trace.py — what every channel holds (live, or a constant) and which channels are tied;

@@ -6,7 +6,7 @@ are > 0, and stores CHW bytes. With an encoding it keeps the file's own bytes wh
 no resize and the file's extension already is that encoding; otherwise it re-encodes the decoded
 (and resized) image with ``cv::imencode`` at OpenCV's defaults (JPEG quality 95). Using the same
 OpenCV calls makes the bytes the same as Caffe's (checked against real Caffe output in
-tests/data/test_imageset_fixture.py).
+tests/cli/test_data_imageset_cli.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A Caffe net as a torch module: layers in prototxt order, blobs by name, phases, in-place tops.
 
-The NetParameter is the source of truth (DESIGN.md): this module is built from it, never edited by
-hand. One submodule per Caffe layer, named after the layer, so a state_dict reads like the
-prototxt and tools (pruning, FLOPs, timing) can find "conv2" by its Caffe name.
+The NetParameter is the source of truth: this module is built from it, never edited by hand.
+One submodule per Caffe layer, named after the layer, so a state_dict reads like the prototxt and
+tools (pruning, FLOPs, timing) can find "conv2" by its Caffe name.
 """
 
 from __future__ import annotations
