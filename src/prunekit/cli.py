@@ -166,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(plot, "sensitivity", help="S.json of prunekit sensitivity")
     _flag(plot, "methods", help="a methods_table results .json (benchmarks/methods_table.py)")
     _flag(plot, "out", required=True, help="PNG file to write")
+
+    from prunekit.commands import import_model  # `prunekit import` (docs/import.md)
+
+    import_model.add_arguments(commands.add_parser(
+        "import", help="Caffe prototxt + caffemodel from an ONNX model or torchvision architecture"))
     return parser
 
 
@@ -290,6 +295,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from prunekit.commands.plot import run_plot
 
         return run_plot(args.logs, args.sensitivity, args.methods, args.out)
+    if args.command == "import":
+        from prunekit.commands.import_model import run
+
+        return run(args)
     raise AssertionError(args.command)
 
 
