@@ -21,8 +21,8 @@ PSEUDO_OPS = frozenset({"Swish", "ShuffleChannel", "SliceTiles"})
 
 def supported_ops() -> list[str]:
     """The ONNX op types ``prunekit import`` maps (for the unsupported-op message)."""
-    return sorted(set(HANDLERS) - PSEUDO_OPS | {"Transpose (channel shuffle only)"}
-                  - {"Transpose"})
+    return sorted((set(HANDLERS) - PSEUDO_OPS - {"Transpose"})
+                  | {"Transpose (channel shuffle only)"})
 
 
 def node_attrs(node) -> dict:

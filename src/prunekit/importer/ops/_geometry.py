@@ -29,20 +29,26 @@ def explicit_pads(b, attrs: dict, spatial: tuple[int, ...], kernel: tuple[int, .
     return begin, end
 
 
-def symmetric_pad(b, begin: list[int], end: list[int], strides) -> tuple[list[int], list[int]]:
+def symmetric_pad(b, begin: list[int], end: list[int], strides, wanted,
+                  caffe_count) -> tuple[list[int], list[int]]:
     """(Caffe pad per axis, outputs to drop at the start per axis) for ONNX pads begin/end.
 
-    Caffe pads both sides alike; with pad max(begin, end) the windows ONNX computes are a
-    contiguous run of Caffe's, starting (pad − begin) / stride windows in.
+    Caffe pads both sides alike. With pad P >= begin and (P − begin) a whole number of strides,
+    ONNX's windows are a contiguous run of Caffe's, starting (P − begin) / stride windows in,
+    as long as Caffe computes ``wanted`` windows from there (``caffe_count(axis, P)`` is its
+    window count); the smallest such P is taken (P = begin: nothing to drop).
     """
-    pad = [max(x, y) for x, y in zip(begin, end)]
-    skip = []
-    for p, first, s in zip(pad, begin, strides):
-        if (p - first) % s:
-            raise b.error(f"pads begin {begin} / end {end} with strides {list(strides)}: "
-                          "Caffe pads symmetrically and the difference is not a whole number "
-                          "of strides")
-        skip.append((p - first) // s)
+    pad, skip = [], []
+    for axis, (first, last, s) in enumerate(zip(begin, end, strides)):
+        for p in range(first, max(first, last) + s + 1, s):
+            drop = (p - first) // s
+            if drop + wanted[axis] <= caffe_count(axis, p):
+                pad.append(p)
+                skip.append(drop)
+                break
+        else:
+            raise b.error(f"pads begin {begin} / end {end} with strides {list(strides)}: no "
+                          "symmetric Caffe padding computes the same windows")
     return pad, skip
 
 

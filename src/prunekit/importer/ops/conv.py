@@ -39,9 +39,11 @@ def convolution(node, b, attrs: dict) -> None:
     strides = tuple(attrs.get("strides", [1] * n))
     dilations = tuple(attrs.get("dilations", [1] * n))
     begin, end = explicit_pads(b, attrs, x_shape[2:], kernel, strides, dilations)
-    pad, skip = symmetric_pad(b, begin, end, strides)
-    have = tuple((size + 2 * p - (d * (k - 1) + 1)) // s + 1 for size, p, d, k, s in
-                 zip(x_shape[2:], pad, dilations, kernel, strides))
+    def count(i: int, p: int) -> int:
+        return (x_shape[2 + i] + 2 * p - (dilations[i] * (kernel[i] - 1) + 1)) // strides[i] + 1
+
+    pad, skip = symmetric_pad(b, begin, end, strides, out_shape[2:], count)
+    have = tuple(count(i, p) for i, p in enumerate(pad))
     exact = tuple(have) == tuple(out_shape[2:]) and not any(skip)
     lp = b.layer("Convolution", [b.bottom(node.input[0])],
                  outputs=[node.output[0]] if exact else None)

@@ -33,12 +33,15 @@ def _windowed(node, b, attrs: dict, method: int) -> None:
     if method == _PP.AVE and any(begin) and not attrs.get("count_include_pad", 0):
         raise b.error("average pooling with padding and count_include_pad=0: Caffe's AVE "
                       "divides by the window including the padding")
-    pad, skip = symmetric_pad(b, begin, end, strides)
+    ceil = bool(attrs.get("ceil_mode", 0))
+    def count(i: int, p: int, any_pad: bool | None = None) -> int:
+        any_pad = p > 0 or any(begin) if any_pad is None else any_pad
+        return caffe_pooled_size(shape[2 + i], kernel[i], strides[i], p, any_pad, ceil)
+
+    pad, skip = symmetric_pad(b, begin, end, strides, out_shape[2:], count)
     if any(p >= k for p, k in zip(pad, kernel)):
         raise b.error(f"pad {pad} not smaller than the kernel {list(kernel)} (Caffe's limit)")
-    ceil = bool(attrs.get("ceil_mode", 0))
-    have = tuple(caffe_pooled_size(size, k, s, p, any(pad), ceil)
-                 for size, k, s, p in zip(shape[2:], kernel, strides, pad))
+    have = tuple(count(i, p, any(pad)) for i, p in enumerate(pad))
     exact = have == tuple(out_shape[2:]) and not any(skip)
     lp = b.layer("Pooling", [b.bottom(node.input[0])],
                  outputs=[node.output[0]] if exact else None)
