@@ -103,11 +103,12 @@ def import_and_write(args: argparse.Namespace, path: str, shape) -> int:
              len(imported.net_param.layer), args.out_weights,
              ", ".join(f"{o} -> {b}" for o, b in imported.outputs))
     if args.train_val:
-        _write_train_val(args, imported.net_param, imported.graph.inputs[0][1])
+        classes = imported.graph.shapes[imported.graph.outputs[0]][-1]
+        _write_train_val(args, imported.net_param, imported.graph.inputs[0][1], classes)
     return 0
 
 
-def _write_train_val(args: argparse.Namespace, deploy, input_shape) -> None:
+def _write_train_val(args: argparse.Namespace, deploy, input_shape, classes: int) -> None:
     from prunekit import caffe
     from prunekit.atomic import atomic_write_text
     from prunekit.importer.train_val import DataSettings, solver_text, train_val_net
@@ -118,10 +119,11 @@ def _write_train_val(args: argparse.Namespace, deploy, input_shape) -> None:
     means = [float(v) for v in args.mean_value.split(",")] if args.mean_value else []
     data = DataSettings(args.train_source, args.test_source, args.train_batch, args.test_batch,
                         crop, args.mean_file or "", means, args.scale)
-    net = train_val_net(deploy, data, args.prune_ratio)
+    net = train_val_net(deploy, data, classes, args.prune_ratio)
     solver = args.solver or os.path.join(os.path.dirname(args.train_val), "solver.prototxt")
     prefix = os.path.join(os.path.dirname(args.train_val) or ".", "weights") + "/"
     caffe.write_prototxt(args.train_val, net)
+    os.makedirs(prefix, exist_ok=True)  # prunekit train refuses a prefix in a missing folder
     atomic_write_text(solver, solver_text(args.train_val, prefix, args.prune_method, 10,
                                           deploy.name))
     get_logger().info("Wrote %s and %s (snapshots under %s)", args.train_val, solver, prefix)

@@ -4,7 +4,7 @@ with Caffe_IncReg's fields, so ``prunekit train --solver S --weights W`` prunes 
 The train_val net is: a TRAIN and a TEST Data layer (LMDB sources, batch sizes and the
 transform from the command line), the deploy net's layers without its Input layer (a final
 Softmax is dropped: the loss takes logits), SoftmaxWithLoss, and top-1 / top-5 Accuracy in
-TEST. Every Convolution gets ``prune_param { prune_ratio }`` when a ratio is given.
+TEST (top-5 with more than 5 classes). Every Convolution gets ``prune_param { prune_ratio }`` when a ratio is given.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ class DataSettings:
     scale: float = 1.0
 
 
-def train_val_net(deploy: caffe_pb2.NetParameter, data: DataSettings,
+def train_val_net(deploy: caffe_pb2.NetParameter, data: DataSettings, num_classes: int,
                   prune_ratio: float = 0.0) -> caffe_pb2.NetParameter:
-    """The train_val NetParameter for ``deploy`` (see the module docstring)."""
+    """The train_val NetParameter for ``deploy`` (see the module docstring); top-5 accuracy
+    only with more than 5 classes."""
     inputs = [lp for lp in deploy.layer if lp.type == "Input"]
     if len(inputs) != 1 or len(inputs[0].top) != 1:
         raise PrunekitError("--train-val needs a net with exactly one input (the image)")
@@ -56,7 +57,7 @@ def train_val_net(deploy: caffe_pb2.NetParameter, data: DataSettings,
         if lp.type == "Convolution" and prune_ratio > 0:
             copy.prune_param.prune_ratio = prune_ratio
     net.layer.add(name="loss", type="SoftmaxWithLoss", bottom=[logits, "label"], top=["loss"])
-    for name, top_k in (("accuracy", 1), ("accuracy_top5", 5)):
+    for name, top_k in (("accuracy", 1), ("accuracy_top5", 5))[:2 if num_classes > 5 else 1]:
         acc = net.layer.add(name=name, type="Accuracy", bottom=[logits, "label"], top=[name])
         acc.include.add(phase=caffe_pb2.TEST)
         if top_k != 1:
