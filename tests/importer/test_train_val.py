@@ -49,8 +49,11 @@ def test_train_val_and_solver_from_import_prune_with_reg_row(tmp_path):
     solver = tmp_path / "solver.prototxt"
     text = solver.read_text()
     assert 'prune_method: "Reg_Row"' in text
-    solver.write_text(text.replace("max_iter: 10000000", "max_iter: 6")
-                      .replace("test_iter: 10", "test_iter: 1").replace("display: 20", "display: 1"))
+    for old, new in (("max_iter: 10000000", "max_iter: 6"), ("test_iter: 10", "test_iter: 1"),
+                     ("display: 20", "display: 1")):
+        assert old in text
+        text = text.replace(old, new)
+    solver.write_text(text)
     proc = run_cli(["train", "--solver", "solver.prototxt", "--weights", "w.caffemodel"],
                    tmp_path, check=True)
     log = proc.stdout + proc.stderr

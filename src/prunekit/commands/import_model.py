@@ -52,12 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if bool(args.onnx) == bool(args.torchvision):
-        raise PrunekitError("import: give exactly one of --onnx FILE or --torchvision NAME")
+        raise PrunekitError("give exactly one of --onnx FILE or --torchvision NAME")
     if args.state_dict and not args.torchvision:
-        raise PrunekitError("import: --state-dict goes with --torchvision")
+        raise PrunekitError("--state-dict goes with --torchvision")
     shape = parse_shape(args.input_shape) if args.input_shape else None
     if args.train_val and not (args.train_source and args.test_source):
-        raise PrunekitError("import: --train-val needs --train-source and --test-source")
+        raise PrunekitError("--train-val needs --train-source and --test-source")
     if args.onnx:
         return import_and_write(args, args.onnx, shape)
     from prunekit.importer.torchvision_source import build_model, export_onnx, load_state_dict

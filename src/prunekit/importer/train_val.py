@@ -4,7 +4,8 @@ with Caffe_IncReg's fields, so ``prunekit train --solver S --weights W`` prunes 
 The train_val net is: a TRAIN and a TEST Data layer (LMDB sources, batch sizes and the
 transform from the command line), the deploy net's layers without its Input layer (a final
 Softmax is dropped: the loss takes logits), SoftmaxWithLoss, and top-1 / top-5 Accuracy in
-TEST (top-5 with more than 5 classes). Every Convolution gets ``prune_param { prune_ratio }`` when a ratio is given.
+TEST (top-5 with more than 5 classes). Every Convolution gets ``prune_param { prune_ratio }``
+when a ratio is given.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
 * an activation and a smaller one broadcast over it, e.g. squeeze-excitation's
   (N, C, 1, 1) · (N, C, H, W): the small one is reshaped to its leading non-1 axes (N, C) and a
   two-bottom Scale (Mul) or Bias (Add) from axis 0 applies it;
-* an activation and a constant: Power for a scalar (x·c, x + c, x − c, c − x, x / c); a Scale or
-  Bias layer holding the constant (spanning its non-1 axes) otherwise.
+* an activation and a constant: Power for a scalar (x·c, x + c, x − c, c − x, x / c); a Scale
+  or Bias layer holding the constant (spanning its non-1 axes) otherwise.
 """
 
 from __future__ import annotations

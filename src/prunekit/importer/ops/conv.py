@@ -55,9 +55,9 @@ def convolution(node, b, attrs: dict) -> None:
 
 
 def conv_transpose(node, b, attrs: dict) -> None:
-    """ONNX output = s·(in − 1) + output_padding + extent − begin − end; Caffe's Deconvolution
-    gives s·(in − 1) + extent − 2·pad, so pad = min(begin, end − output_padding) and the rest
-    is cropped. ``output_shape`` is honoured through the inferred shape."""
+    """ONNX output = s·(in − 1) + output_padding + extent − begin − end; Caffe's
+    Deconvolution gives s·(in − 1) + extent − 2·pad, so pad = min(begin, end − output_padding)
+    and the rest is cropped. ``output_shape`` is honoured through the inferred shape."""
     w, bias = _weights(b, node)
     x_shape, out_shape = b.shape(node.input[0]), b.shape(node.output[0])
     n = len(w.shape) - 2
