@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
           "is dynamic; --torchvision default 1,3,224,224)")
     _flag(parser, "out_model", required=True, help="deploy prototxt to write")
     _flag(parser, "out_weights", required=True, help=".caffemodel to write")
+    _flag(parser, "caffe_input", action="store_true",
+          help="fold torchvision's RGB [0, 1] mean/std normalisation into the first conv: the "
+          "net then takes BGR 0-255 pixels minus mean 103.53,116.28,123.675 (Caffe's Data)")
     _flag(parser, "train_val", help="also write a train_val.prototxt (Data layers, "
           "SoftmaxWithLoss, Accuracy) here, and a solver skeleton (--solver)")
     _flag(parser, "solver", help="--train-val: solver prototxt to write (default: "
@@ -96,6 +99,10 @@ def import_and_write(args: argparse.Namespace, path: str, shape) -> int:
     if err is not None:
         log.info("Imported net matches onnxruntime: max |difference| = %.3g of the output "
                  "scale", err)
+    if args.caffe_input:
+        from prunekit.importer.preprocessing import fold_rgb_normalisation
+
+        fold_rgb_normalisation(imported.net_param, imported.blobs, path)
     caffe.write_prototxt(args.out_model, imported.net_param)
     caffe.write_caffemodel(args.out_weights, caffe.net_with_blobs(imported.net_param,
                                                                   imported.blobs))
@@ -116,7 +123,15 @@ def _write_train_val(args: argparse.Namespace, deploy, input_shape, classes: int
 
     crop = args.crop_size or (input_shape[2] if len(input_shape) == 4 and
                               input_shape[2] == input_shape[3] else 0)
-    means = [float(v) for v in args.mean_value.split(",")] if args.mean_value else []
+    from prunekit.importer.preprocessing import BGR_MEAN_VALUES
+
+    try:
+        means = [float(v) for v in args.mean_value.split(",")] if args.mean_value else []
+    except ValueError:
+        raise PrunekitError(f"--mean-value '{args.mean_value}': expected numbers separated by "
+                            "commas (e.g. 104,117,123)") from None
+    if args.caffe_input and not means and not args.mean_file:
+        means = list(BGR_MEAN_VALUES)
     data = DataSettings(args.train_source, args.test_source, args.train_batch, args.test_batch,
                         crop, args.mean_file or "", means, args.scale)
     net = train_val_net(deploy, data, classes, args.prune_ratio)
