@@ -93,3 +93,13 @@ def test_torchvision_flag_works_or_says_why_in_one_line(tmp_path):
     line = _one_error_line(proc)
     assert "torchvision cannot be imported" in line and "--onnx" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_train_val_folder_is_refused_before_anything_is_written(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="r")]
+    proc = _import(tmp_path, _model(nodes, [_value("x", [1, 3, 4, 4])], [_value("y", None)]),
+                   "--train-val", str(tmp_path / "missing" / "tv.prototxt"),
+                   "--train-source", "a", "--test-source", "b")
+    line = _one_error_line(proc)
+    assert "missing" in line and "does not exist" in line
+    _nothing_written(tmp_path)

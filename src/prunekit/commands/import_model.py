@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_shape(args.input_shape) if args.input_shape else None
     if args.train_val and not (args.train_source and args.test_source):
         raise PrunekitError("--train-val needs --train-source and --test-source")
+    _check_folders(args)
     if args.onnx:
         return import_and_write(args, args.onnx, shape)
     from prunekit.importer.torchvision_source import build_model, export_onnx, load_state_dict
@@ -72,6 +73,15 @@ def run(args: argparse.Namespace) -> int:
         path = os.path.join(folder, f"{args.torchvision}.onnx")
         export_onnx(model, shape or (1, 3, 224, 224), path)
         return import_and_write(args, path, None)
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """Every file goes into an existing folder: checked before anything is written, so a bad
+    --train-val path does not leave the deploy files of a half-done import behind."""
+    for path in (args.out_model, args.out_weights, args.train_val, args.solver):
+        folder = os.path.dirname(path) if path else ""
+        if folder and not os.path.isdir(folder):
+            raise PrunekitError(f"cannot write {path}: folder {folder} does not exist")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
