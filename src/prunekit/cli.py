@@ -44,6 +44,8 @@ register("plan", "prunekit.commands.plan",
          "per-layer prune_ratios for a target speedup from a sensitivity table")
 register("plot", "prunekit.commands.plot",
          "PNG figures of a pruning run, sensitivity curves or a methods table")
+register("import", "prunekit.commands.import_model",
+         "Caffe prototxt + caffemodel from an ONNX model or torchvision architecture")
 
 
 def build_parser() -> argparse.ArgumentParser:

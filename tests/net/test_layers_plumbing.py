@@ -197,6 +197,6 @@ def test_every_registered_compute_layer_is_a_caffe_layer():
     from prunekit.net.registry import LAYER_TYPES, layer_class
 
     compute = [t for t, target in LAYER_TYPES.items() if target.startswith("prunekit.net.layers")]
-    assert len(compute) == 26  # 25 Caffe layer types + prunekit's ColumnConvolution
+    assert len(compute) == 31  # 25 Caffe types, ColumnConvolution, 5 for `prunekit import`
     for type_name in compute:
         assert issubclass(layer_class(type_name, "x"), CaffeLayer), type_name

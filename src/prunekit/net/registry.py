@@ -29,6 +29,10 @@ LAYER_TYPES: dict[str, str] = {
     "Sigmoid": "prunekit.net.layers.activations:Sigmoid",
     "TanH": "prunekit.net.layers.activations:TanH",
     "ELU": "prunekit.net.layers.activations:ELU",
+    "Clip": "prunekit.net.layers.clip:Clip",
+    "Swish": "prunekit.net.layers.swish:Swish",
+    "HardSwish": "prunekit.net.layers.hard_swish:HardSwish",
+    "Power": "prunekit.net.layers.power:Power",
     "Dropout": "prunekit.net.layers.dropout:Dropout",
     # normalisation and affine
     "BatchNorm": "prunekit.net.layers.batch_norm:BatchNorm",
@@ -42,6 +46,7 @@ LAYER_TYPES: dict[str, str] = {
     "Flatten": "prunekit.net.layers.flatten:Flatten",
     "Reshape": "prunekit.net.layers.reshape:Reshape",
     "Silence": "prunekit.net.layers.silence:Silence",
+    "ShuffleChannel": "prunekit.net.layers.shuffle_channel:ShuffleChannel",
     # outputs and losses
     "Softmax": "prunekit.net.layers.softmax:Softmax",
     "SoftmaxWithLoss": "prunekit.net.layers.softmax_loss:SoftmaxWithLoss",
