@@ -97,6 +97,8 @@ LAYER_PARAM_READERS: dict[str, tuple[str, ...]] = {
     "prelu_param": ("PReLU",), "relu_param": ("ReLU",), "reshape_param": ("Reshape",),
     "scale_param": ("Scale",), "softmax_param": ("Softmax", "SoftmaxWithLoss"),
     "slice_param": ("Slice",), "column_param": ("ColumnConvolution",),
+    "clip_param": ("Clip",), "power_param": ("Power",), "swish_param": ("Swish",),
+    "shuffle_channel_param": ("ShuffleChannel",),
     "prune_param": ("Convolution", "InnerProduct"),
     # Their one field, ``engine``, picks Caffe's CPU/GPU or cuDNN code for the same function.
     "sigmoid_param": ("Sigmoid",), "tanh_param": ("TanH",),
@@ -106,10 +108,9 @@ LAYER_PARAM_READERS: dict[str, tuple[str, ...]] = {
 LAYER_PARAM_OF_UNKNOWN_TYPES = (
     "argmax_param", "contrastive_loss_param", "crop_param", "embed_param", "exp_param",
     "hdf5_data_param", "hdf5_output_param", "hinge_loss_param", "infogain_loss_param",
-    "log_param", "memory_data_param", "mvn_param", "parameter_param", "power_param",
+    "log_param", "memory_data_param", "mvn_param", "parameter_param",
     "python_param", "recurrent_param", "reduction_param", "spp_param",
-    "swish_param", "threshold_param", "tile_param", "window_data_param",
-    "clip_param",
+    "threshold_param", "tile_param", "window_data_param",
 )
 
 LAYER_REFUSED: dict[str, str] = {}
