@@ -8,8 +8,8 @@ channel rule (prunekit/net/channel_rules.py); it keeps no list of layer types of
 Model
 -----
 *Registered* layers are the layers whose class declares the FILTERS rule (Convolution and
-InnerProduct), in net order (index L of the fork's layer registration). Filter (row) ``r`` of a registered layer produces channel ``r`` of its top(s).
-Every channel of every blob is a node:
+InnerProduct), in net order (index L of the fork's layer registration). Filter (row) ``r`` of a
+registered layer produces channel ``r`` of its top(s). Every channel of every blob is a node:
 
 * **producer** nodes: the rows of a registered layer (one node per filter, shared by all its tops);
 * **source** nodes: channels that cannot be pruned: net inputs / data layers, and the tops of any
@@ -50,6 +50,8 @@ Two queries
   never). Consumers reading a dead channel lose its columns. After ``res2a = branch1 + branch2c``
   the channel of ``res2a`` dies only when both rows are pruned; ``res2b`` further needs
   ``res2b_branch2c``'s row.
+  A depthwise conv's filter is dead when the one channel it reads is (``rows_dying_with`` names
+  such filters so that the Row unit prunes them too).
 
 ``IF_update_row_col: false`` on a layer means "neighbours do not prune me": it refuses rows in
 the Col unit and columns in the Row unit. The queries read it from the layer's ``prune_param``;

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import check_num_bottoms, require
-from prunekit.net.channel_rules import PASS, Flow
+from prunekit.net.channel_rules import OPAQUE, PASS, Flow
 from prunekit.net.layers.base import CaffeLayer
 
 _LRN = caffe_pb2.LRNParameter
@@ -28,8 +28,8 @@ class LRN(CaffeLayer):
         """WITHIN_CHANNEL is channel-wise. ACROSS_CHANNELS keeps a zero channel zero, but
         removing a channel would shift its neighbours' windows: opaque."""
         if self.across:
-            return Flow("opaque", ": LRN ACROSS_CHANNELS normalises over neighbouring channels, "
-                                  "so removing one would shift its neighbours' windows")
+            return Flow(OPAQUE, ": LRN ACROSS_CHANNELS normalises over neighbouring channels, "
+                                "so removing one would shift its neighbours' windows")
         return Flow(PASS)
 
     def channel_constants(self, live, value):
