@@ -136,7 +136,9 @@ layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
 layer { name: "pw" type: "ChannelPower" bottom: "conv1" top: "pw"
   power_param { power: 1 scale: 2 shift: 0.1 } }
 layer { name: "relu" type: "ReLU" bottom: "pw" top: "pw" }
-layer { name: "conv2" type: "Convolution" bottom: "pw" top: "conv2"
+layer { name: "dw" type: "Convolution" bottom: "pw" top: "dw"
+  convolution_param { num_output: 8 group: 8 kernel_size: 3 pad: 1 weight_filler { type: "msra" } } }
+layer { name: "conv2" type: "Convolution" bottom: "dw" top: "conv2"
   convolution_param { num_output: 8 kernel_size: 3 pad: 1 weight_filler { type: "msra" } } }
 layer { name: "pool" type: "Pooling" bottom: "conv2" top: "pool"
   pooling_param { pool: AVE global_pooling: true } }
@@ -149,7 +151,8 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "
 
 
 def test_reg_row_propagates_through_a_new_layer_type(tmp_path, new_types) -> None:
-    """70 iterations of in-solver Reg_Row on conv1 (about 20 s on a shared 2-core CPU)."""
+    """70 iterations of in-solver Reg_Row on conv1 (about 20 s on a shared 2-core CPU); a
+    depthwise conv after the new layer shows the filters that die with a pruned channel."""
     from prunekit.commands.train import build_nets
     from prunekit.prune.config import PruneConfig
     from prunekit.prune.registry import make_method
@@ -172,9 +175,12 @@ def test_reg_row_propagates_through_a_new_layer_type(tmp_path, new_types) -> Non
             n.close()
     # conv1's pruning stage ends near iteration 60 (its filters are then half zero)
     rows = (net.layer("conv1").weight.detach().flatten(1) == 0).all(1)
+    dw = (net.layer("dw").weight.detach().flatten(1) == 0).all(1)
     cut = (net.layer("conv2").weight.detach() == 0).all(0).flatten(1).all(1)
     assert rows.float().mean() >= 0.5, rows.tolist()
-    # conv2 lost exactly the input channels whose conv1 filter went: through ChannelPower
+    # through ChannelPower, the depthwise filter of each pruned channel died with it, and conv2
+    # lost exactly the input channels those filters made
+    assert torch.equal(dw, rows), (dw.tolist(), rows.tolist())
     assert torch.equal(cut, rows), (cut.tolist(), rows.tolist())
 
 
