@@ -100,7 +100,7 @@ def class_rule(type_name: str) -> str | None:
 
     try:
         cls = layer_class(type_name, type_name)
-    except PrunekitError:
+    except (PrunekitError, ImportError):  # unknown, or its module needs an extra not installed
         return None
     return getattr(cls, "channel_rule", None)
 
