@@ -11,11 +11,14 @@ import torch
 from prunekit import caffe
 from prunekit.compact import Compaction, build_compacted, compact
 from prunekit.net.batch_size import with_batch_size
+from prunekit.net.channel_rules import filter_types
 from prunekit.net.graph import Net
 from prunekit.net.layers.base import TEST
 
 REPO = Path(__file__).resolve().parents[2]
 EXP = REPO / "compression_experiments"
+#: The layer types with filters (Convolution, InnerProduct), from their channel rules.
+FILTER_TYPES = filter_types()
 
 
 def load_param(source: str | Path, drop: tuple[str, ...] = ()):
@@ -40,7 +43,7 @@ def randomise(net: Net, seed: int = 0, bias_std: float = 0.1) -> torch.Generator
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for entry, module in net.named_layers():
-            if entry.type in ("Convolution", "InnerProduct"):
+            if entry.type in FILTER_TYPES:
                 w = module.weight
                 fan_in = w[0].numel() if entry.type == "Convolution" or not module.transpose \
                     else w.shape[0]
@@ -91,4 +94,4 @@ def compact_and_compare(param, net: Net, round_to: int = 1, seed: int = 1):
 def conv_channels(net: Net) -> dict[str, tuple[int, ...]]:
     """Weight shape of every Convolution / InnerProduct."""
     return {e.name: tuple(m.weight.shape) for e, m in net.named_layers()
-            if e.type in ("Convolution", "InnerProduct")}
+            if e.type in FILTER_TYPES}

@@ -9,6 +9,7 @@ import torch
 
 from prunekit.analysis import units
 from prunekit.analysis.planner import Plan
+from prunekit.net.channel_rules import FILTERS
 from prunekit.net.graph import Net
 from prunekit.prune.dependency import ChannelGraph
 
@@ -24,11 +25,12 @@ def apply_plan(net: Net, plan: Plan, unit: str, criterion: str) -> None:
 
 @torch.no_grad()
 def he_normal(net: Net, seed: int = 0) -> None:
-    """He-normal Conv/InnerProduct weights (std √(2 / fan_in)) and zero biases, for timing a
-    model whose file has no weights (the ranking then is arbitrary but the shapes are real)."""
+    """He-normal weights (std √(2 / fan_in)) and zero biases of the layers with filters
+    (channel rule FILTERS: Convolution, InnerProduct), for timing a model whose file has no
+    weights (the ranking then is arbitrary but the shapes are real)."""
     generator = torch.Generator().manual_seed(seed)
-    for entry, module in net.named_layers():
-        if entry.type not in ("Convolution", "InnerProduct"):
+    for _, module in net.named_layers():
+        if getattr(module, "channel_rule", None) != FILTERS:
             continue
         w = module.weight
         fan_in = math.prod(w.shape[1:])

@@ -8,8 +8,9 @@ Units, in the matrix view of :mod:`prunekit.prune.groups` (a conv weight ``[N, C
 * ``Shape`` — kernel positions of one Convolution across all its input channels (as Reg_Shape /
   GL_Shape: a column of the kernel window);
 * ``Channel`` — output channels: the filters of every producer that the channel model
-  (:class:`prunekit.prune.dependency.ChannelGraph`) couples with this one (an Eltwise sums them:
-  a residual stage prunes together) plus the columns of every consumer that reads the channel.
+  (prunekit/net/channels.py, asked through prunekit/prune/dependency.py's ChannelGraph) couples
+  with this one (an Eltwise sums them: a residual stage prunes together) plus the columns of
+  every consumer that reads the channel.
 
 Only Convolutions are items (the planner's target is conv MACs); a Channel item is named by its
 first producer and lists the others in ``members``.

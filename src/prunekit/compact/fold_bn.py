@@ -30,13 +30,20 @@ from typing import Any, Sequence
 import numpy as np
 
 from prunekit.caffe import caffe_pb2
+from prunekit.net.blob_versions import BlobVersions, blob_versions
+from prunekit.net.channel_rules import filter_types
 from prunekit.net.layers.base import TEST
 from prunekit.net.state_rules import layer_included
 
-#: Layer types whose output channels can absorb a per-channel affine map.
-#: Convolutions (a ColumnConvolution's weight (N, kept columns) also has one row per output).
+#: Layer types whose parameters are a ``convolution_param`` (a ColumnConvolution's weight
+#: (N, kept columns) also has one row per output channel).
 CONV_TYPES = ("Convolution", "ColumnConvolution")
-FOLD_INTO = (*CONV_TYPES, "InnerProduct")
+
+
+def fold_into() -> tuple[str, ...]:
+    """Layer types whose output channels can absorb a per-channel affine map: those declaring
+    the FILTERS channel rule (prunekit/net/channel_rules.py), and ColumnConvolution."""
+    return (*filter_types(), "ColumnConvolution")
 
 Blobs = dict[str, list[Any]]
 
@@ -146,25 +153,35 @@ def _index(layers: list, lp) -> int:
     return next(i for i, other in enumerate(layers) if other is lp)
 
 
-def _producer(layers: list, at: int, blob: str):
-    """The TEST layer that last wrote ``blob`` before position ``at`` (None: a net input)."""
-    for lp in reversed(layers[:at]):
-        if _in_test(lp) and blob in lp.top:
-            return lp
-    return None
+class _Entry:
+    """A LayerParameter seen as a net entry (bottoms, tops) by the shared blob-version walk."""
+
+    def __init__(self, lp) -> None:
+        self.bottoms, self.tops = list(lp.bottom), list(lp.top)
 
 
-def _readers(layers: list, at: int, blob: str) -> list:
-    """TEST layers reading the version of ``blob`` written at position ``at``: every later reader
-    up to and including the next layer that writes ``blob`` again (an in-place layer)."""
-    out = []
-    for lp in layers[at + 1:]:
-        if not _in_test(lp):
-            continue
-        if blob in lp.bottom:
-            out.append(lp)
-        if blob in lp.top:
-            break
+def _versions(layers: list) -> tuple[list, BlobVersions]:
+    """The TEST layers and who made / reads each version of their blobs
+    (prunekit/net/blob_versions.py: an in-place layer starts a new version)."""
+    test = [lp for lp in layers if _in_test(lp)]
+    return test, blob_versions([_Entry(lp) for lp in test])
+
+
+def _producer(layers: list, lp, slot: int = 0):
+    """The TEST layer that made bottom ``slot`` of TEST layer ``lp`` (None: a net input)."""
+    test, versions = _versions(layers)
+    made_by = versions.producers[_index(test, lp)][slot]
+    return test[made_by] if made_by >= 0 else None
+
+
+def _readers(layers: list, lp, blob: str) -> list:
+    """TEST layers reading the version of ``blob`` that TEST layer ``lp`` wrote: every later
+    reader up to and including the next layer that writes ``blob`` again (an in-place layer)."""
+    test, versions = _versions(layers)
+    out: list = []
+    for i in versions.readers.get((_index(test, lp), blob), []):
+        if all(test[i] is not seen for seen in out):
+            out.append(test[i])
     return out
 
 
@@ -176,7 +193,7 @@ def _check_producer(layers: list, producer, bn, blobs: Blobs) -> None:
     """Raise _NotFoldable unless ``producer`` can absorb a per-channel map on its only top."""
     if producer is None:
         raise _NotFoldable(f"input '{bn.bottom[0]}' is a net input")
-    if producer.type not in FOLD_INTO:
+    if producer.type not in fold_into():
         raise _NotFoldable(f"input is a {producer.type} ({producer.name})")
     if len(producer.top) != 1:
         raise _NotFoldable(f"{producer.name} has several tops (its weights serve each)")
@@ -190,7 +207,7 @@ def _check_producer(layers: list, producer, bn, blobs: Blobs) -> None:
         raise _NotFoldable(f"several layers are named {producer.name}")
     if not blobs.get(producer.name):
         raise _NotFoldable(f"no weights for {producer.name}")
-    readers = _readers(layers, _index(layers, producer), producer.top[0])
+    readers = _readers(layers, producer, producer.top[0])
     if len(readers) != 1 or readers[0] is not bn:
         others = ", ".join(r.name for r in readers if r is not bn)
         raise _NotFoldable(f"{producer.name}'s top '{producer.top[0]}' is also read by {others}")
@@ -214,7 +231,7 @@ def _scale_problem(scale, blobs: Blobs) -> str | None:
 
 def _chain_scale(layers: list, bn, blobs: Blobs) -> tuple[Any, Left | None]:
     """The Scale folded with ``bn``: the only reader of its top, if foldable (else a note)."""
-    readers = _readers(layers, _index(layers, bn), bn.top[0])
+    readers = _readers(layers, bn, bn.top[0])
     if len(readers) != 1 or readers[0].type != "Scale":
         return None, None
     problem = _scale_problem(readers[0], blobs)
@@ -245,7 +262,7 @@ def _fold_one(layers: list, bn, blobs: Blobs) -> tuple[Fold, Left | None]:
         raise _NotFoldable("not one bottom and one top")
     if len(blobs.get(bn.name) or ()) != 3:
         raise _NotFoldable("no statistics (mean, variance, factor blobs) for it")
-    producer = _producer(layers, _index(layers, bn), bn.bottom[0])
+    producer = _producer(layers, bn)
     _check_producer(layers, producer, bn, blobs)
     scale, note = _chain_scale(layers, bn, blobs)
     chain = [bn] if scale is None else [bn, scale]

@@ -1,14 +1,15 @@
 """Channel dependency graph of a built ``Net``: who produces and who reads each channel.
 
-Caffe_IncReg propagates structured pruning to "layer L−1 by registration index" (section 2.6),
-which is wrong for branches, Eltwise, Concat and grouped convs (section 7 item 5). This module
-traces the real graph instead.
+Caffe_IncReg propagates structured pruning to "layer L−1 by registration index", which is wrong
+for branches, Eltwise, Concat and grouped convs. This module asks the real graph instead: it is a
+query over the one channel model (prunekit/net/channels.py), which follows each layer's declared
+channel rule (prunekit/net/channel_rules.py); it keeps no list of layer types of its own.
 
 Model
 -----
-*Registered* layers are every Convolution and InnerProduct, in net order (index L of
-section 2.2). Filter (row) ``r`` of a registered layer produces channel ``r`` of its top(s).
-Every channel of every blob is a node:
+*Registered* layers are the layers whose class declares the FILTERS rule (Convolution and
+InnerProduct), in net order (index L of the fork's layer registration). Filter (row) ``r`` of a
+registered layer produces channel ``r`` of its top(s). Every channel of every blob is a node:
 
 * **producer** nodes: the rows of a registered layer (one node per filter, shared by all its tops);
 * **source** nodes: channels that cannot be pruned: net inputs / data layers, and the tops of any
@@ -16,18 +17,20 @@ Every channel of every blob is a node:
 * **sum** nodes: one per channel of an Eltwise top (and of a Concat along a non-channel axis):
   channel ``c`` combines channel ``c`` of every bottom.
 
-Channel-preserving layers (ReLU, PReLU, Sigmoid, TanH, ELU, Dropout, BatchNorm, Scale, Bias,
-Pooling, Split, LRN ``WITHIN_CHANNEL``, and a few element-wise types not yet in the registry) pass
-the nodes through unchanged; in-place tops are tracked as blob versions. A Concat along axis 1 lays
-its bottoms' channels end to end (channel ``c`` comes from exactly one bottom, at an offset).
-Everything else **stops** the trace: its bottoms count as read by something that cannot be masked
-(the channel can never be removed) and its tops are source nodes. That includes Flatten, Reshape,
-Slice, Deconvolution, ColumnConvolution (compact's column form: its input channels are pinned and
-its filters are not pruned further), Softmax, losses, Accuracy, the second bottom of a two-bottom
-Scale/Bias, an InnerProduct with ``axis != 1``, and **LRN ACROSS_CHANNELS**: a zero channel stays
-zero through it, but physically removing a channel shifts its neighbours' normalisation windows, so
-``compact`` could not reproduce the masked net. Net outputs (blobs nobody reads) are pinned the
-same way. Silence reads nothing.
+Channel-wise layers (pass-through and per-channel affine rules: ReLU, PReLU, Sigmoid, TanH, ELU,
+Dropout, BatchNorm, Scale, Bias, Pooling, Split, LRN ``WITHIN_CHANNEL``) pass the nodes through
+unchanged; in-place tops are tracked as blob versions. A two-bottom Scale/Bias whose second bottom
+holds one value per channel (squeeze-excitation) ties both bottoms' channels; otherwise its second
+bottom is pinned. A Concat along axis 1 lays its bottoms' channels end to end (channel ``c`` comes
+from exactly one bottom, at an offset). Opaque and reducing layers **stop** the trace: their
+bottoms count as read by something that cannot be masked (the channel can never be removed) and
+their tops are source nodes: Flatten, Reshape, Slice, Deconvolution, ColumnConvolution (compact's
+column form: its input channels are pinned and its filters are not pruned further), Softmax,
+losses, Accuracy, an InnerProduct with ``axis != 1``, **LRN ACROSS_CHANNELS** (a zero channel stays
+zero through it, but physically removing a channel shifts its neighbours' normalisation windows,
+so ``compact`` could not reproduce the masked net) and any layer type that declares no rule. Net
+outputs (blobs nobody reads) are pinned the same way. Silence reads nothing. A depthwise conv's
+filters are tied to their input channel.
 
 *Consumers* are registered layers reading a channel: channel ``c`` of a conv's input is column
 block ``(c mod C/g)·K … +K`` (K = kh·kw) in group ``c // (C/g)``; of an IP's input (axis 1,
@@ -47,6 +50,8 @@ Two queries
   never). Consumers reading a dead channel lose its columns. After ``res2a = branch1 + branch2c``
   the channel of ``res2a`` dies only when both rows are pruned; ``res2b`` further needs
   ``res2b_branch2c``'s row.
+  A depthwise conv's filter is dead when the one channel it reads is (``rows_dying_with`` names
+  such filters so that the Row unit prunes them too).
 
 ``IF_update_row_col: false`` on a layer means "neighbours do not prune me": it refuses rows in
 the Col unit and columns in the Row unit. The queries read it from the layer's ``prune_param``;
@@ -57,39 +62,29 @@ last FC's outputs go to a loss, which pins them).
 Known limitations
 -----------------
 * **A zeroed filter is not a zero channel** when a BatchNorm/Scale/Bias (or Sigmoid, Power shift,
-  …) follows it: the channel becomes the constant ``β − γ·μ/σ`` (+ bias), section 7 item 6.
+  …) follows it: the channel becomes the constant ``β − γ·μ/σ`` (+ bias).
   "Dead" here means "all upstream filters zeroed". The Row unit still masks the consumer's
   columns (training adapts to the lost constant); the physical ``compact`` step must fold the
-  constant into the consumer's bias (or it changes the outputs).
+  constant into the consumer's bias (prunekit/compact/fold_constants.py does).
 * Eltwise PROD and MAX are treated like SUM (a channel dies when all bottoms die), which is
   conservative for PROD.
 * Weights shared between layers (``param { name: … }``) are not tied together here.
 """
 
+
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 
+from prunekit.net.channel_rules import CHANNELWISE, CONCATENATES, COUPLES, FILTERS, STOPS
+from prunekit.net.channels import ChannelModel, channel_model, channels_of
 from prunekit.net.graph import Net
 
-__all__ = ["ChannelGraph", "LayerGeometry", "ProducerSlice", "ProducerRows", "ConsumerColumns",
-           "PASS_THROUGH"]
-
-REGISTERED_TYPES = ("Convolution", "InnerProduct")
-#: Layer types whose top channel c depends on bottom channel c only.
-PASS_THROUGH = frozenset({
-    "ReLU", "PReLU", "Sigmoid", "TanH", "ELU", "Dropout", "BatchNorm", "Scale", "Bias",
-    "Pooling", "Split",
-    # element-wise types of stock Caffe (not all in prunekit's registry yet)
-    "AbsVal", "BNLL", "Power", "Exp", "Log", "Threshold", "Clip", "Swish", "GELU",
-})
-
-_PRODUCER, _SOURCE, _SUM = 0, 1, 2
+__all__ = ["ChannelGraph", "LayerGeometry", "ProducerSlice", "ProducerRows", "ConsumerColumns"]
 
 
 class ProducerSlice(NamedTuple):
@@ -163,154 +158,76 @@ class _Blob:
     sources: list[ProducerSlice]
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: list[int] = []
+def _sources(model: ChannelModel) -> dict[int, list[ProducerSlice]]:
+    """Per blob version: the producer slices its channels come from (net order walk)."""
+    out: dict[int, list[ProducerSlice]] = {}
 
-    def add(self, n: int) -> None:
-        self.parent.extend(range(len(self.parent), len(self.parent) + n))
+    def along(vid: int, name: str, offset: int = 0) -> list[ProducerSlice]:
+        return [s._replace(channel_offset=s.channel_offset + offset, path=s.path + (name,))
+                for s in out[vid]]
 
-    def find(self, a: int) -> int:
-        parent = self.parent
-        root = a
-        while parent[root] != root:
-            root = parent[root]
-        while parent[a] != root:
-            parent[a], a = root, parent[a]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
-def _channels(shape: tuple[int, ...]) -> int:
-    return int(shape[1]) if len(shape) >= 2 else 1
+    for layer in model.layers:
+        flow, name = layer.flow, layer.name
+        for vid in layer.tops:
+            c = channels_of(model.versions[vid].shape)
+            if flow is None:
+                out[vid] = [ProducerSlice(name, 0, c, "input", ())]
+            elif flow.kind in STOPS:
+                out[vid] = [ProducerSlice(name, 0, c, "stop", ())]
+            elif flow.kind == FILTERS:
+                out[vid] = [ProducerSlice(name, 0, len(layer.rows), "param", ())]
+            elif flow.kind in CHANNELWISE:
+                out[vid] = along(layer.bottoms[0], name)
+            elif flow.kind == COUPLES:
+                out[vid] = [s for b in layer.bottoms for s in along(b, name)]
+            elif flow.kind == CONCATENATES:
+                sources, offset = [], 0
+                for b in layer.bottoms:
+                    sources += along(b, name, offset)
+                    offset += len(model.versions[b].nodes)
+                out[vid] = sources
+    return out
 
 
 class ChannelGraph:
     """The channel dependency graph of ``net`` (see the module docstring)."""
 
     def __init__(self, net: Net) -> None:
+        model = channel_model(net)
         self.registered: list[str] = []
         self._geometry: dict[str, LayerGeometry] = {}
         self._accept_default: dict[str, bool] = {}
         self._row_nodes: dict[str, torch.Tensor] = {}      # producer -> nodes of its rows
         self._inputs: dict[str, list[_Blob]] = {}          # consumer -> blob per bottom
-        self._sum_ops: list[tuple[int, int, list[torch.Tensor]]] = []
-        self._couplings: list[list[torch.Tensor]] = []     # channel-wise aligned node arrays
-        self._kind: list[int] = []
-        self._uf = _UnionFind()
-        pinned: list[torch.Tensor] = []
-        current: dict[str, _Blob] = {}
-
-        for entry, module in net.named_layers():
-            bottoms = [current[b] for b in entry.bottoms]
-            shapes_in = [net.blob_shapes[b] for b in entry.bottoms]
-            tops = self._trace_layer(net, entry, module, bottoms, shapes_in, pinned)
-            for name, blob in zip(entry.tops, tops):
-                current[name] = blob
-        for name in net.output_names:
-            if name in current:
-                pinned.append(current[name].nodes)
-
-        # classes = connected components (sum nodes united with their inputs, the bottoms of a
-        # multi-bottom conv with each other: they share its column blocks)
-        for start, count, parts in self._sum_ops:
-            self._couplings.append([torch.arange(start, start + count)] + parts)
-        for parts in self._couplings:
-            first = parts[0].tolist()
-            for part in parts[1:]:
-                for a, b in zip(first, part.tolist()):
-                    self._uf.union(a, b)
-        roots = torch.tensor([self._uf.find(i) for i in range(len(self._kind))], dtype=torch.long)
-        _, self._class = torch.unique(roots, return_inverse=True)
-        self.num_classes = int(self._class.max().item()) + 1 if len(roots) else 0
-        kind = torch.tensor(self._kind, dtype=torch.int8)
-        self._pinned = torch.zeros(self.num_classes, dtype=torch.bool)
-        self._pinned[self._class[kind == _SOURCE]] = True
-        for nodes in pinned:
-            self._pinned[self._class[nodes]] = True
+        self._dies_with = model.dies_with
+        depthwise = [layer for layer in model.filter_layers()
+                     if layer.flow.kind == FILTERS and layer.flow.rows_per_input]
+        self._followers = {layer.name: layer.rows for layer in depthwise}
+        self._follow_input = {layer.name: model.versions[layer.bottoms[0]].nodes
+                              .repeat_interleave(layer.flow.rows_per_input) for layer in depthwise}
+        self._num_nodes = model.num_nodes
+        sources = _sources(model)
+        for layer in model.filter_layers():
+            self._register(layer)
+            if layer.flow.kind == FILTERS:
+                self._row_nodes[layer.name] = layer.rows
+                self._inputs[layer.name] = [_Blob(model.versions[v].nodes, sources[v])
+                                            for v in layer.bottoms]
+        self._class = model.node_class
+        self.num_classes = model.num_classes
+        self._pinned = model.pinned()
         self._row_class = {p: self._class[n] for p, n in self._row_nodes.items()}
 
-    # ------------------------------------------------------------------ building
-    def _new_nodes(self, n: int, kind: int) -> torch.Tensor:
-        start = len(self._kind)
-        self._kind.extend([kind] * n)
-        self._uf.add(n)
-        return torch.arange(start, start + n)
-
-    def _source(self, layer: str, shape: tuple[int, ...], kind: str) -> _Blob:
-        c = _channels(shape)
-        return _Blob(self._new_nodes(c, _SOURCE), [ProducerSlice(layer, 0, c, kind, ())])
-
-    def _sum(self, layer: str, bottoms: list[_Blob]) -> _Blob:
-        c = len(bottoms[0].nodes)
-        nodes = self._new_nodes(c, _SUM)
-        self._sum_ops.append((int(nodes[0]) if c else 0, c, [b.nodes for b in bottoms]))
-        sources = [s._replace(path=s.path + (layer,)) for b in bottoms for s in b.sources]
-        return _Blob(nodes, sources)
-
-    def _trace_layer(self, net, entry, module, bottoms, shapes_in, pinned) -> list[_Blob]:
-        name, typ = entry.name, entry.type
-        shapes_out = [net.blob_shapes[t] for t in entry.tops]
-        if getattr(module, "is_data", False):
-            return [self._source(name, s, "input") for s in shapes_out]
-        if typ in REGISTERED_TYPES:
-            return self._trace_registered(entry, module, bottoms, shapes_in, shapes_out, pinned)
-        if typ == "Silence":
-            return []
-        if typ in PASS_THROUGH or (typ == "LRN" and not module.across):
-            if typ in ("Scale", "Bias") and len(bottoms) > 1:
-                pinned.extend(b.nodes for b in bottoms[1:])
-            b = bottoms[0]
-            return [_Blob(b.nodes, [s._replace(path=s.path + (name,)) for s in b.sources])
-                    for _ in shapes_out]
-        if typ == "Eltwise":
-            return [self._sum(name, bottoms)]
-        if typ == "Concat":
-            if module.axis != 1:
-                return [self._sum(name, bottoms)]
-            sources, offset = [], 0
-            for b in bottoms:
-                sources += [s._replace(channel_offset=s.channel_offset + offset,
-                                       path=s.path + (name,)) for s in b.sources]
-                offset += len(b.nodes)
-            return [_Blob(torch.cat([b.nodes for b in bottoms]), sources)]
-        # anything else: the channels it reads are pinned, its tops are new sources
-        pinned.extend(b.nodes for b in bottoms)
-        return [self._source(name, s, "stop") for s in shapes_out]
-
-    def _trace_registered(self, entry, module, bottoms, shapes_in, shapes_out, pinned):
-        name = entry.name
-        w = module.weight
-        if entry.type == "Convolution":
-            group, n = int(module.group), int(w.shape[0])
-            per_channel = math.prod(w.shape[2:])
-            aware = True
-        else:
-            n = int(w.shape[1] if module.transpose else w.shape[0])
-            group = 1
-            shape = shapes_in[0]
-            aware = module.axis == 1 and len(shape) >= 2
-            per_channel = math.prod(shape[2:]) if aware else 1
-        in_ch = _channels(shapes_in[0])
-        num_cols = (in_ch // group) * per_channel if aware else int(module.num_input)
+    def _register(self, layer) -> None:
+        geo, entry = layer.geometry, layer.entry
+        aware = layer.flow.kind == FILTERS
+        num_cols = geo.num_cols if aware else int(layer.module.weight.numel()) // geo.num_rows
         pp = entry.param.prune_param if entry.param.HasField("prune_param") else None
-        self._accept_default[name] = bool(pp.IF_update_row_col) if pp is not None else True
-        self._geometry[name] = LayerGeometry(name, entry.type, len(self.registered), n,
-                                             num_cols, group, in_ch, per_channel, aware)
-        self.registered.append(name)
-        if not aware:
-            pinned.extend(b.nodes for b in bottoms)
-            return [self._source(name, s, "stop") for s in shapes_out]
-        self._inputs[name] = bottoms
-        if len(bottoms) > 1:
-            self._couplings.append([b.nodes for b in bottoms])
-        rows = self._new_nodes(n, _PRODUCER)
-        self._row_nodes[name] = rows
-        return [_Blob(rows, [ProducerSlice(name, 0, n, "param", ())]) for _ in shapes_out]
+        self._accept_default[layer.name] = bool(pp.IF_update_row_col) if pp is not None else True
+        self._geometry[layer.name] = LayerGeometry(
+            layer.name, entry.type, len(self.registered), geo.num_rows, num_cols, geo.group,
+            geo.in_channels, geo.cols_per_channel, aware)
+        self.registered.append(layer.name)
 
     # ------------------------------------------------------------------ structure
     def geometry(self, layer: str) -> LayerGeometry:
@@ -415,18 +332,53 @@ class ChannelGraph:
 
     # ------------------------------------------------------------------ Row unit
     def _dead_nodes(self, pruned_rows_by_layer: Mapping[str, object]) -> torch.Tensor:
-        dead = torch.zeros(len(self._kind), dtype=torch.bool)
+        dead = torch.zeros(self._num_nodes, dtype=torch.bool)
         for layer, rows in pruned_rows_by_layer.items():
             nodes = self._row_nodes.get(layer)
             if nodes is None or rows is None:
                 continue
             dead[nodes[_row_index(rows, len(nodes))]] = True
-        for start, count, parts in self._sum_ops:
+        for nodes, parts in self._dies_with:
             d = dead[parts[0]].clone()
             for part in parts[1:]:
                 d &= dead[part]
-            dead[start:start + count] = d
+            dead[nodes] |= d
         return dead
+
+    def _with_rows(self, producer: str, rows, pruned_rows_by_layer) -> dict:
+        """``pruned_rows_by_layer`` with ``rows`` of ``producer`` added."""
+        n = len(self._row_nodes[producer])
+        idx = _row_index(rows, n)
+        state = dict(pruned_rows_by_layer or {})
+        if producer in state and state[producer] is not None:
+            mine = torch.zeros(n, dtype=torch.bool)
+            mine[_row_index(state[producer], n)] = True
+            mine[idx] = True
+            state[producer] = mine
+        else:
+            state[producer] = idx
+        return state
+
+    def rows_dying_with(self, producer: str, rows,
+                        pruned_rows_by_layer: Mapping[str, object] | None = None,
+                        accept: Mapping[str, bool] | None = None) -> list[ProducerRows]:
+        """Row unit: rows of depthwise convs (each filter reads one input channel) that die
+        with ``producer``'s pruned ``rows`` — the channel they read is dead — and that are not
+        in ``pruned_rows_by_layer`` yet; layers that do not accept are skipped."""
+        if producer not in self._row_nodes or not self._followers:
+            return []
+        state = self._with_rows(producer, rows, pruned_rows_by_layer)
+        dead = self._dead_nodes(state)
+        out = []
+        for layer, nodes in self._followers.items():
+            if layer == producer or not self.accepts(layer, accept):
+                continue
+            newly = dead[nodes]
+            if state.get(layer) is not None:
+                newly[_row_index(state[layer], len(nodes))] = False
+            if newly.any():
+                out.append(ProducerRows(layer, newly.nonzero().flatten()))
+        return out
 
     def consumer_columns_of_pruned_rows(
         self, producer: str, rows, pruned_rows_by_layer: Mapping[str, object] | None = None,
@@ -441,17 +393,13 @@ class ChannelGraph:
         if nodes is None:
             return []
         idx = _row_index(rows, len(nodes))
-        state = dict(pruned_rows_by_layer or {})
-        if producer in state and state[producer] is not None:
-            mine = torch.zeros(len(nodes), dtype=torch.bool)
-            mine[_row_index(state[producer], len(nodes))] = True
-            mine[idx] = True
-            state[producer] = mine
-        else:
-            state[producer] = idx
-        dead = self._dead_nodes(state)
+        dead = self._dead_nodes(self._with_rows(producer, rows, pruned_rows_by_layer))
         affected = torch.zeros(self.num_classes, dtype=torch.bool)
         affected[self._class[nodes[idx]]] = True
+        for layer, rows_of_layer in self._followers.items():   # net order: depthwise rows that
+            reads = self._follow_input[layer]                   # die with an affected channel
+            hit = dead[rows_of_layer] & affected[self._class[reads]]
+            affected[self._class[rows_of_layer[hit]]] = True
         out = []
         for layer, blobs in self._inputs.items():
             if not self.accepts(layer, accept):

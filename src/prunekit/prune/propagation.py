@@ -2,9 +2,11 @@
 
 Col unit: when a layer's pruned columns leave an input channel unread by every consumer, the
 producer filters of that channel (all Eltwise-coupled ones together) are zeroed. Row unit: a
-pruned filter kills its channel, and the consumers lose the columns that read it. As in the
-fork, what a pruning step finds is queued and applied at the next training forward, with the
-fork's log lines; unlike the fork, neighbours come from ``ChannelGraph`` (section 2.6 / 7.5).
+pruned filter kills its channel, and the consumers lose the columns that read it; a depthwise
+conv's filter that reads only that channel dies with it (its row is pruned). As in the fork, what
+a pruning step finds is queued and applied at the next training forward, with the fork's log
+lines; unlike the fork, neighbours come from ``ChannelGraph`` (prunekit/prune/dependency.py), a
+query over the channel model every layer declares its rule to (prunekit/net/channels.py).
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ class Propagator:
                     self.pending.append((hit.layer, "row", rows))
         else:
             rows = {l.name: l.row_pruned.cpu() for l in self.layers}
+            for hit in self.graph.rows_dying_with(layer.name, newly.cpu(), rows, self.accept):
+                target = self.by_name.get(hit.layer)
+                if target is None:
+                    continue
+                dying = [r for r in hit.rows.tolist() if not target.row_pruned_host[r]]
+                if dying:
+                    self.pending.append((hit.layer, "row", dying))
             for hit in self.graph.consumer_columns_of_pruned_rows(layer.name, newly.cpu(), rows,
                                                                   self.accept):
                 if hit.groups is not None:

@@ -12,12 +12,15 @@ import torch
 from prunekit.net.layers._common import (
     canonical_axis, check_label_count, check_label_range, check_num_bottoms, require,
     single_or_tuple)
+from prunekit.net.channel_rules import REDUCES
 from prunekit.net.layers.base import CaffeLayer
 from prunekit.net.layers.softmax_loss import labels_as_index
 
 
 class Accuracy(CaffeLayer):
     """Top-k accuracy along ``axis`` (default 1), honouring ``ignore_label``."""
+
+    channel_rule = REDUCES
 
     needs_backward = False
 

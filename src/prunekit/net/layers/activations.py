@@ -6,11 +6,22 @@ import torch
 import torch.nn.functional as F
 
 from prunekit.net.layers._common import check_num_bottoms
+from prunekit.net.channel_rules import PASS
 from prunekit.net.layers.base import CaffeLayer
 
 
 class _Elementwise(CaffeLayer):
-    """One bottom, one top of the same shape, no blobs."""
+    """One bottom, one top of the same shape, no blobs; channel c of the top is f(channel c)."""
+
+    channel_rule = PASS
+
+    def channel_constants(self, live, value):
+        """A constant c becomes f(c)."""
+        return live[0].clone(), self.constant(value[0])
+
+    def constant(self, v: torch.Tensor) -> torch.Tensor:
+        """f applied to float64 constants."""
+        return self.forward(v)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
@@ -28,6 +39,9 @@ class ReLU(_Elementwise):
         if self.negative_slope == 0:
             return F.relu(x)
         return F.leaky_relu(x, self.negative_slope)
+
+    def constant(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.where(v > 0, v, v * self.negative_slope)
 
 
 class Sigmoid(_Elementwise):
@@ -53,3 +67,6 @@ class ELU(_Elementwise):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.elu(x, self.alpha)
+
+    def constant(self, v: torch.Tensor) -> torch.Tensor:
+        return torch.where(v > 0, v, self.alpha * torch.expm1(v))

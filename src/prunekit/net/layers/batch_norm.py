@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from prunekit.net.layers._common import check_num_bottoms
+from prunekit.net.channel_rules import AFFINE
 from prunekit.net.layers.base import TEST, CaffeLayer
 
 
@@ -25,6 +26,15 @@ class BatchNorm(CaffeLayer):
     """(x − mean) / sqrt(var + eps) per channel (axis 1), with batch or global statistics."""
 
     top_reusable = True  # batch_norm's backward needs its input and statistics, not its output
+    channel_rule = AFFINE
+
+    def channel_constants(self, live, value):
+        """Global statistics: (c − μ)/√(σ² + ε); batch statistics normalise a constant to 0."""
+        v = value[0]
+        if not self.use_global_stats:
+            return live[0].clone(), torch.zeros_like(v)
+        mean, var = (t.double() for t in self.global_stats())
+        return live[0].clone(), (v - mean) / torch.sqrt(var + self.eps)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

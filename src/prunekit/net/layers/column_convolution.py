@@ -28,12 +28,19 @@ import torch
 
 from prunekit.net.layers._column_gemm import make_plan, column_conv
 from prunekit.net.layers._common import check_num_bottoms, new_param, require, single_or_tuple
+from prunekit.net.channel_rules import OPAQUE, Flow
 from prunekit.net.layers.base import CaffeLayer
 from prunekit.net.layers.convolution import parse_geometry
 
 
 class ColumnConvolution(CaffeLayer):
     """Column-pruned 2-D convolution: ``W[:, kept] · im2col(x)[kept, :]`` (+ bias)."""
+
+    channel_rule = OPAQUE
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        return Flow(OPAQUE, ": a ColumnConvolution (compact's column form) is not traced "
+                            "through; its input channels stay and its filters are kept")
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

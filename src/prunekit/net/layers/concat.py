@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import canonical_axis, check_num_bottoms, require
+from prunekit.net.channel_rules import CONCATENATES, COUPLES, Flow
 from prunekit.net.layers.base import CaffeLayer
 
 
@@ -23,6 +24,21 @@ def legacy_axis(layer, params, legacy_field: str, num_axes: int) -> int:
 
 class Concat(CaffeLayer):
     """torch.cat with Caffe's shape checks (same shape except on the concat axis)."""
+
+    channel_rule = CONCATENATES
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        """Along axis 1 the bottoms' channels go end to end; along another axis channel c of the
+        top is made of channel c of every bottom (coupled)."""
+        return Flow(CONCATENATES if self.axis == 1 else COUPLES)
+
+    def channel_constants(self, live, value):
+        if self.axis == 1:
+            return torch.cat(live), torch.cat(value)
+        # constant only where all bottoms hold the same constant
+        values = torch.stack(value)
+        out = torch.stack(live).any(0) | (values != values[0]).any(0)
+        return out, torch.where(out, 0.0, values[0])
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -8,6 +8,8 @@ share the weights and give one top each, as in Caffe.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 
 from prunekit.net.layers._common import (
     check_num_bottoms, layer_error, new_param, require, single_or_tuple)
+from prunekit.net.channel_rules import FILTERS, FilterGeometry, Flow
 from prunekit.net.layers.base import CaffeLayer
 
 
@@ -76,8 +79,23 @@ class Convolution(CaffeLayer):
     """Caffe Convolution (cross-correlation, like Caffe's im2col + GEMM)."""
 
     top_reusable = True  # the conv's backward needs its input and weights, not its output
+    channel_rule = FILTERS
 
     transposed = False
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        """Filters; a depthwise conv (group == input channels > 1) ties each input channel to
+        its num_output/group filters (removing the channel removes them)."""
+        channels = int(bottom_shapes[0][1])
+        if self.group > 1 and self.group == channels:
+            return Flow(FILTERS, rows_per_input=self.num_output // self.group)
+        return Flow(FILTERS)
+
+    def filter_geometry(self, bottom_shape: tuple[int, ...]) -> FilterGeometry:
+        """Row n = filter n; input channel c = C/g-local columns (c mod C/g)·K … +K."""
+        w = self.weight
+        return FilterGeometry(int(w.shape[0]), int(self.group), math.prod(w.shape[2:]),
+                              int(bottom_shape[1]), True)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

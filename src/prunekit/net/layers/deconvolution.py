@@ -6,6 +6,7 @@ unchanged. Output size per axis: s·(in − 1) + d·(k − 1) + 1 − 2p.
 
 from __future__ import annotations
 
+from prunekit.net.channel_rules import OPAQUE, Flow
 from prunekit.net.layers._common import layer_error
 from prunekit.net.layers.convolution import Convolution
 
@@ -14,6 +15,10 @@ class Deconvolution(Convolution):
     """Caffe Deconvolution (transposed convolution)."""
 
     transposed = True
+    channel_rule = OPAQUE  # its weight is [C_in, N/g, k...]: not traced (yet)
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        return Flow(OPAQUE)
 
     def weight_shape(self, channels: int) -> tuple[int, ...]:
         """[C_in, num_output/group, k...] (Caffe swaps the roles of input and output)."""

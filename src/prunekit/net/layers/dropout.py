@@ -7,11 +7,21 @@ import torch
 import torch.nn.functional as F
 
 from prunekit.net.layers._common import check_num_bottoms, require
+from prunekit.net.channel_rules import PASS
 from prunekit.net.layers.base import CaffeLayer
 
 
 class Dropout(CaffeLayer):
     """Train/eval follows ``self.training`` (set by the Net), not the construction phase."""
+
+    channel_rule = PASS
+
+    def channel_constants(self, live, value):
+        """Identity in TEST; training drops random units, so a non-zero constant varies."""
+        out = live[0].clone()
+        if self.training and self.ratio > 0:
+            out |= value[0] != 0
+        return out, value[0]
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -6,6 +6,7 @@ import torch
 
 from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import check_num_bottoms, require
+from prunekit.net.channel_rules import COUPLES
 from prunekit.net.layers.base import CaffeLayer
 
 _OP = caffe_pb2.EltwiseParameter
@@ -15,6 +16,19 @@ class Eltwise(CaffeLayer):
     """Combine >= 2 same-shaped bottoms. MAX routes the gradient to the first maximal bottom."""
 
     top_reusable = True  # SUM, PROD and MAX backward read the bottoms (or a mask), not the top
+    channel_rule = COUPLES
+
+    def channel_constants(self, live, value):
+        """Constant where every bottom is: the coefficient sum, product or maximum."""
+        out = torch.stack(live).any(0)
+        values = torch.stack(value)
+        if self.operation == _OP.SUM:
+            result = (torch.tensor(self.coeff, dtype=torch.float64)[:, None] * values).sum(0)
+        elif self.operation == _OP.PROD:
+            result = values.prod(0)
+        else:
+            result = values.max(0).values
+        return out, torch.where(out, 0.0, result)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

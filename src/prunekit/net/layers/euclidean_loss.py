@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import check_num_bottoms, count, require
+from prunekit.net.channel_rules import REDUCES
 from prunekit.net.layers.base import CaffeLayer
 
 
 class EuclideanLoss(CaffeLayer):
     """Both bottoms get gradients, as in Caffe. Shapes need only agree in count per item."""
+
+    channel_rule = REDUCES
 
     is_loss = True
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import canonical_axis, check_num_bottoms, require
+from prunekit.net.channel_rules import OPAQUE
 from prunekit.net.layers.base import CaffeLayer
 
 
 class Flatten(CaffeLayer):
     """torch.flatten between Caffe's canonical start and end axes."""
+
+    channel_rule = OPAQUE  # channels become part of one axis
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

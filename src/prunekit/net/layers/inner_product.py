@@ -7,11 +7,14 @@ way then, so the blob is kept as stored and multiplied accordingly).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
 from prunekit.net.layers._common import (
     canonical_axis, check_num_bottoms, count, new_param, require)
+from prunekit.net.channel_rules import FILTERS, OPAQUE, FilterGeometry, Flow
 from prunekit.net.layers.base import CaffeLayer
 
 
@@ -19,6 +22,21 @@ class InnerProduct(CaffeLayer):
     """y = x·Wᵀ + b over the flattened trailing axes."""
 
     top_reusable = True  # the product's backward needs x and W, not y
+    channel_rule = FILTERS
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        """Filters when the flattened axes start at the channels (axis 1); else opaque."""
+        if self.axis != 1 or len(bottom_shapes[0]) < 2:
+            return Flow(OPAQUE, f": InnerProduct with axis {self.axis} (only axis 1 is traced)")
+        return Flow(FILTERS)
+
+    def filter_geometry(self, bottom_shape: tuple[int, ...]) -> FilterGeometry:
+        """Row n = output n; input channel c = columns c·HW … +HW of the C×H×W input."""
+        n = int(self.weight.shape[1] if self.transpose else self.weight.shape[0])
+        aware = self.axis == 1 and len(bottom_shape) >= 2
+        channels = int(bottom_shape[1]) if len(bottom_shape) >= 2 else 1
+        per_channel = math.prod(bottom_shape[2:]) if aware else 1
+        return FilterGeometry(n, 1, per_channel, channels, False)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import check_num_bottoms, require
+from prunekit.net.channel_rules import OPAQUE, PASS, Flow
 from prunekit.net.layers.base import CaffeLayer
 
 _LRN = caffe_pb2.LRNParameter
@@ -20,6 +21,21 @@ _LRN = caffe_pb2.LRNParameter
 
 class LRN(CaffeLayer):
     """Caffe LRN, both regions; local_size must be odd, as in Caffe."""
+
+    channel_rule = PASS
+
+    def channel_flow(self, bottom_shapes) -> Flow:
+        """WITHIN_CHANNEL is channel-wise. ACROSS_CHANNELS keeps a zero channel zero, but
+        removing a channel would shift its neighbours' windows: opaque."""
+        if self.across:
+            return Flow(OPAQUE, ": LRN ACROSS_CHANNELS normalises over neighbouring channels, "
+                                "so removing one would shift its neighbours' windows")
+        return Flow(PASS)
+
+    def channel_constants(self, live, value):
+        """Its zero-padded window changes constants at the borders: a non-zero one is live."""
+        out = live[0] | (value[0] != 0)
+        return out, torch.where(out, 0.0, value[0])
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import check_num_bottoms, layer_error, require
+from prunekit.net.channel_rules import PASS
 from prunekit.net.layers.base import TRAIN, CaffeLayer
 
 _PP = caffe_pb2.PoolingParameter
@@ -41,6 +42,18 @@ def _torch_pooled_size(size: int, kernel: int, stride: int, pad: int, ceil: bool
 
 class Pooling(CaffeLayer):
     """Caffe 2-D pooling with Caffe's output size and AVE divisor."""
+
+    channel_rule = PASS
+
+    def channel_constants(self, live, value):
+        """MAX, global and unpadded AVE pooling keep a constant; padded AVE (borders) and
+        STOCHASTIC do not."""
+        out, v = live[0].clone(), value[0]
+        keeps = (self.pool == _PP.MAX or self.global_pooling
+                 or (self.pool == _PP.AVE and not any(self.pad)))
+        if not keeps:
+            out |= v != 0
+        return out, v
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -6,6 +6,7 @@ import torch
 
 from prunekit.net.layers._common import (
     check_num_bottoms, constant_filler, new_param, require)
+from prunekit.net.channel_rules import AFFINE
 from prunekit.net.layers.base import CaffeLayer
 
 
@@ -14,6 +15,14 @@ class PReLU(CaffeLayer):
 
     Caffe's default filler is constant 0.25 (He et al. 2015), not the usual constant 0.
     """
+
+    channel_rule = AFFINE
+
+    def channel_constants(self, live, value):
+        v = value[0]
+        slope = self.slope.detach().double()
+        slope = slope.expand_as(v) if self.channel_shared else slope
+        return live[0].clone(), torch.where(v > 0, v, v * slope)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -11,11 +11,14 @@ import math
 import torch
 
 from prunekit.net.layers._common import check_num_bottoms, layer_error, require
+from prunekit.net.channel_rules import OPAQUE
 from prunekit.net.layers.base import CaffeLayer
 
 
 class Reshape(CaffeLayer):
     """A view with Caffe's 0 / −1 rules; the top shape is recomputed per input shape."""
+
+    channel_rule = OPAQUE  # its dims name channel counts
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

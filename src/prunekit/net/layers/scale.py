@@ -13,15 +13,52 @@ from __future__ import annotations
 
 import torch
 
+from prunekit.net.channel_rules import AFFINE
 from prunekit.net.layers._common import constant_filler, new_param
 from prunekit.net.layers.base import CaffeLayer
-from prunekit.net.layers.bias import broadcast_operand, operand_layout
+from prunekit.net.layers.bias import (
+    broadcast_operand, operand_flow, operand_layout, operand_per_channel)
 
 
 class Scale(CaffeLayer):
     """top = bottom[0] · s (+ b), s and b broadcast from ``axis``."""
 
     top_reusable = True  # the product's backward needs the bottom and s, not the top
+    channel_rule = AFFINE
+
+    def channel_flow(self, bottom_shapes):
+        return operand_flow(self, bottom_shapes)
+
+    def channel_constants(self, live, value):
+        """c·s (+ b): s and b learnable scalars or per-channel operands, or s = bottom[1] lined
+        up by channel (channel_flow: a constant 0 on either side gives 0); anything else cannot
+        be followed (None)."""
+        if not self.learnable:
+            if len(live) < 2 or live[1].shape != live[0].shape:
+                return None
+            zero = (~live[0] & (value[0] == 0)) | (~live[1] & (value[1] == 0))
+            out = (live[0] | live[1]) & ~zero
+            product = value[0] * value[1]
+            if self.bias_term:
+                bias = operand_per_channel(self, self.bias, len(value[0]))
+                if bias is None:
+                    return None
+                out = out | ~bias[1]
+                product = product + bias[0]
+            return out, torch.where(out, 0.0, product)
+        c = len(value[0])
+        scale = operand_per_channel(self, self.scale, c)
+        if scale is None:
+            return None
+        out = live[0] | (~scale[1] & (value[0] != 0))
+        result = value[0] * scale[0]
+        if self.bias_term:
+            bias = operand_per_channel(self, self.bias, c)
+            if bias is None:
+                return None
+            out = out | ~bias[1]
+            result = result + bias[0]
+        return out, torch.where(out, 0.0, result)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

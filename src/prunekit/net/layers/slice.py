@@ -9,12 +9,15 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import check_num_bottoms, require, single_or_tuple
+from prunekit.net.channel_rules import OPAQUE
 from prunekit.net.layers.base import CaffeLayer
 from prunekit.net.layers.concat import legacy_axis
 
 
 class Slice(CaffeLayer):
     """torch.split by Caffe's slice points."""
+
+    channel_rule = OPAQUE  # compact does not rewrite slice_point (prunekit/net/channel_rules.py)
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)

@@ -16,6 +16,7 @@ from prunekit.caffe import caffe_pb2
 from prunekit.net.layers._common import (
     canonical_axis, check_label_count, check_label_range, check_num_bottoms, count, require,
     single_or_tuple)
+from prunekit.net.channel_rules import REDUCES
 from prunekit.net.layers.base import CaffeLayer
 
 _NORM = caffe_pb2.LossParameter
@@ -36,6 +37,8 @@ def labels_as_index(label: torch.Tensor) -> torch.Tensor:
 
 class SoftmaxWithLoss(CaffeLayer):
     """Softmax over ``softmax_param.axis``, then the normalised negative log-likelihood."""
+
+    channel_rule = REDUCES
 
     is_loss = True
 
