@@ -153,7 +153,7 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "fc" bottom: "label" top: "
 def test_reg_row_propagates_through_a_new_layer_type(tmp_path, new_types) -> None:
     """70 iterations of in-solver Reg_Row on conv1 (about 20 s on a shared 2-core CPU); a
     depthwise conv after the new layer shows the filters that die with a pruned channel."""
-    from prunekit.commands.train import build_nets
+    from prunekit.solver.nets import build_nets
     from prunekit.prune.config import PruneConfig
     from prunekit.prune.registry import make_method
     from prunekit.solver.solver import Solver

@@ -10,7 +10,7 @@ from prunekit.net.channel_rules import PASS
 from prunekit.net.layers.base import CaffeLayer
 
 
-class _Elementwise(CaffeLayer):
+class Elementwise(CaffeLayer):
     """One bottom, one top of the same shape, no blobs; channel c of the top is f(channel c)."""
 
     channel_rule = PASS
@@ -28,7 +28,7 @@ class _Elementwise(CaffeLayer):
         check_num_bottoms(self, bottom_shapes, 1)
 
 
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """max(x, 0) + negative_slope · min(x, 0) (leaky when negative_slope != 0)."""
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
@@ -44,21 +44,21 @@ class ReLU(_Elementwise):
         return torch.where(v > 0, v, v * self.negative_slope)
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """1 / (1 + exp(−x))."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(x)
 
 
-class TanH(_Elementwise):
+class TanH(Elementwise):
     """tanh(x)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(x)
 
 
-class ELU(_Elementwise):
+class ELU(Elementwise):
     """x for x > 0, alpha · (exp(x) − 1) otherwise."""
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:

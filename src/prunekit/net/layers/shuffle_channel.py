@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from prunekit.net.layers._common import check_num_bottoms, require
+from prunekit.net.channel_rules import OPAQUE
 from prunekit.net.layers.base import CaffeLayer
 
 
@@ -24,7 +25,14 @@ def source_channel(out_channel: int, channels: int, group: int) -> int:
 
 
 class ShuffleChannel(CaffeLayer):
-    """x.view(N, g, C/g, ...).transpose(1, 2).reshape(N, C, ...)."""
+    """x.view(N, g, C/g, ...).transpose(1, 2).reshape(N, C, ...).
+
+    Channels: OPAQUE (net/channel_rules.py). Output channel j·g + i is input channel i·(C/g) + j,
+    so removing one channel would need the same j removed from every group to keep C/g whole;
+    compact does not rewrite ``group`` that way, so the channels on both sides are pinned.
+    """
+
+    channel_rule = OPAQUE
 
     def __init__(self, param, bottom_shapes: list[tuple[int, ...]], phase: int) -> None:
         super().__init__(param, bottom_shapes, phase)
