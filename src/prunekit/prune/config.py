@@ -2,8 +2,8 @@
 
 Caffe_IncReg read its settings straight from the protobuf messages while it ran, so a mistake
 (a method name that matches nothing, ``retrain_test_interval: 0``, a missing ``prune_ratio_step``)
-showed up hours later as a hang, an abort or a run that pruned nothing (reference section 7,
-items 1 and 12). :class:`PruneConfig` reads the SolverParameter once, up front, and raises
+showed up hours later as a hang, an abort or a run that pruned nothing (docs/pruning.md,
+"Departures from the fork"). :class:`PruneConfig` reads the SolverParameter once, up front, and raises
 :class:`~prunekit.errors.PrunekitError` naming the file, the field and the value for each of
 those. ``docs/pruning-fields.md`` lists every field.
 
@@ -47,9 +47,9 @@ METHOD_UNITS = {"Reg": UNITS + ("Shape",), "SPP": UNITS, "Mag": ("Weight",), "L1
                 "Slim": ("Channel",)}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
-#: The run states of the stage machine (reference section 3.2).
+#: The run states of the stage machine (docs/pruning.md "The run state machine").
 STATES = ("prune", "losseval", "retrain", "final_retrain")
-#: SPP mask sampling modes (reference section 2.10); "channel-wise" exists for the Row unit only.
+#: SPP mask sampling modes (docs/pruning.md "SPP"); "channel-wise" exists for the Row unit only.
 SPP_MASK_MODES = ("group-wise", "element-wise", "channel-wise")
 #: regularization_type values that mean plain decay only.
 PLAIN_DECAY = ("L1", "L2")
@@ -95,7 +95,7 @@ class PruneConfig:
     method: str                # "Reg" or "SPP"
     unit: str                  # "Col" or "Row"
     decay_type: str            # plain decay added for every parameter: "L2" or "L1"
-    # fork fields (reference section 1.1)
+    # fork fields (docs/pruning-fields.md "Solver fields from Caffe_IncReg")
     aa: float
     target_reg: float
     speedup: float
@@ -308,7 +308,7 @@ class PruneConfig:
         return self.mode == GIVEN_RATIO
 
     def iter_size_for_state(self, state: str) -> int:
-        """Extra gradient-accumulation factor of a run state (reference 3.2).
+        """Extra gradient-accumulation factor of a run state (docs/pruning.md "The run state machine").
 
         In given-ratio mode losseval and retrain use ``iter_size_final_retrain``, as in the fork.
         The factor multiplies the solver's own ``iter_size``.
@@ -367,7 +367,7 @@ class PruneConfig:
         return settings
 
     def initial_prune_ratio(self, setting: LayerPruneSetting) -> float:
-        """current_prune_ratio of a layer at the start of stage 1 (reference 2.2).
+        """current_prune_ratio of a layer at the start of stage 1 (docs/pruning.md "Configuration in one paragraph").
 
         Given-ratio mode: prune_ratio. Accuracy-floor mode:
         min(prune_ratio_step · prune_ratio_begin_ave / standard_sparsity, prune_ratio)

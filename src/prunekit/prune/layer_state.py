@@ -3,7 +3,7 @@
 Everything a method changes lives here, indexed by group (column or row of Caffe's weight
 matrix): the pruned flags as bool tensors on the weight's device (they build the weight-shaped
 mask) with a host NumPy copy, and λ and the running ranks as host float64 NumPy arrays, because
-the per-iteration bookkeeping runs on the host (see increg_math). ``state_dict`` holds all of it
+the per-iteration bookkeeping runs on the host (see increg/math.py). ``state_dict`` holds all of it
 (as CPU tensors, which ``torch.load(weights_only=True)`` reads), so a snapshot resumes exactly
 (the fork saved only λ and ranks and rebuilt masks from zeros).
 """

@@ -12,16 +12,16 @@ import importlib
 from prunekit.errors import PrunekitError
 
 METHODS: dict[str, str] = {
-    "Reg": "prunekit.prune.increg:IncReg",
-    "SPP": "prunekit.prune.spp:SPP",
-    "Mag": "prunekit.prune.magnitude:MagnitudeWeight",
-    "L1": "prunekit.prune.l1_filter:L1Filter",
-    "FPGM": "prunekit.prune.fpgm:FPGM",
-    "SFP": "prunekit.prune.sfp:SoftFilter",
-    "GL": "prunekit.prune.group_lasso:GroupLasso",
-    "GL_Shape": "prunekit.prune.kernel_shape:KernelShapeLasso",
-    "Reg_Shape": "prunekit.prune.kernel_shape_increg:KernelShapeIncReg",
-    "Slim": "prunekit.prune.slimming:NetworkSlimming",
+    "Reg": "prunekit.prune.increg.hook:IncReg",
+    "SPP": "prunekit.prune.increg.spp:SPP",
+    "Mag": "prunekit.prune.methods.magnitude:MagnitudeWeight",
+    "L1": "prunekit.prune.methods.l1_filter:L1Filter",
+    "FPGM": "prunekit.prune.methods.fpgm:FPGM",
+    "SFP": "prunekit.prune.methods.sfp:SoftFilter",
+    "GL": "prunekit.prune.methods.group_lasso:GroupLasso",
+    "GL_Shape": "prunekit.prune.methods.kernel_shape:KernelShapeLasso",
+    "Reg_Shape": "prunekit.prune.increg.kernel_shape:KernelShapeIncReg",
+    "Slim": "prunekit.prune.methods.slimming:NetworkSlimming",
 }
 
 

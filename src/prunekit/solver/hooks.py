@@ -1,4 +1,4 @@
-"""Extension points of the training loop, used by pruning methods (DESIGN.md).
+"""Extension points of the training loop, used by pruning methods (src/prunekit/prune/).
 
 A hook sees the solver at fixed points of every iteration. Whatever it needs to continue exactly
 after a resume goes into ``state_dict()``, which the solver stores in the ``.solverstate``.

@@ -1,7 +1,7 @@
 """SPP (``SPP_Col``, ``SPP_Row``; legacy ``PP_*``): structured probabilistic pruning.
 
 Wang et al., "Structured Probabilistic Pruning for Convolutional Neural Network Acceleration"
-(BMVC 2018), with the 2018-03 semantics of the fork's ``PP_Col`` (reference section 2.10).
+(BMVC 2018), with the 2018-03 semantics of the fork's ``PP_Col`` (docs/pruning.md "SPP").
 Each group (column or row) of a layer has a keep probability p, 1 at start. In the 'prune'
 state, every ``prune_interval`` iterations, a discounted L1 score S ← decay·S + ‖w_g‖₁ ranks the
 groups and p ← clip(p − Δ(j), 0, 1) with the scheme-1 curve; p = 0 prunes a group for good.
@@ -26,9 +26,9 @@ import torch
 from prunekit.errors import PrunekitError
 from prunekit.prune import groups
 from prunekit.prune.config import PruneConfig
-from prunekit.prune.increg import IncReg
+from prunekit.prune.increg.hook import IncReg
 from prunekit.prune.layer_state import NEVER, PrunedLayer
-from prunekit.prune.spp_math import (
+from prunekit.prune.increg.spp_math import (
     deterministic_mask, sample_group_mask, spp_groups_to_prune, spp_step)
 
 _SEED_MASK = 0x5A5A_5A5A  # the mask stream differs from the data/filler streams of the same seed

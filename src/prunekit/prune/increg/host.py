@@ -1,7 +1,7 @@
 """IncReg's whole per-iteration step for one layer's columns on the CPU, in one call.
 
 For a ``Reg_Col`` layer whose weights live on the CPU, one call does what ``IncReg`` otherwise
-does in three passes: the column L1 scores, ``increg_math.increg_step`` (ranks, λ, crossers) and
+does in three passes: the column L1 scores, ``increg/math.py: increg_step`` (ranks, λ, crossers) and
 grad += λ⊙w. It runs in the compiled ``_increg_host`` module when that was built at install
 (pip builds it with the system C compiler) and in NumPy otherwise; both do the same IEEE
 operations in the same order, so a run's numbers do not depend on which one ran
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from prunekit.prune.increg_math import increg_step
+from prunekit.prune.increg.math import increg_step
 
 try:  # built by `pip install` from _increg_host.c; without a compiler NumPy does the same
-    from prunekit.prune import _increg_host
+    from prunekit.prune.increg import _increg_host
 except ImportError:  # pragma: no cover - depends on the install
     _increg_host = None
 

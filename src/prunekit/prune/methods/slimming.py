@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.filter_rank import prune_lowest_rows
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, row_mask
+from prunekit.prune.methods.filter_rank import prune_lowest_rows
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, row_mask
 
 
 def scale_after(net, conv_name: str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.filter_rank import RowMethod, rows_of
+from prunekit.prune.methods.filter_rank import RowMethod, rows_of
 
 
 def distance_sums(w: torch.Tensor, kept_rows: torch.Tensor) -> torch.Tensor:

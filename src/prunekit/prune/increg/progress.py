@@ -1,6 +1,6 @@
 """Pruning progress: theoretical speedup and compression from per-layer pruned ratios.
 
-Caffe_IncReg's ``GetPruneProgress`` (reference section 2.8), evaluated after every iteration. It
+Caffe_IncReg's ``GetPruneProgress`` (docs/pruning.md "Progress: MACs and speedup"), evaluated after every iteration. It
 is a *theoretical* account in **MACs** (multiply-accumulates): per registered layer
 
 * base cost ``F_L`` = weight element count × output H×W for a Convolution (the spatial size of

@@ -5,7 +5,7 @@ Wang et al., "Structured Pruning for Efficient ConvNets via Incremental Regulari
 its own L2 factor λ, raised a little every iteration by an amount Δ(j) that falls with the
 group's importance rank j (a running mean of L1-norm ranks). A group whose λ reaches the
 effective target is pruned: masked on weights, gradients and momentum. The per-iteration
-formulas live in ``increg_math``; the run schedule (prune → losseval → retrain → stage check)
+formulas live in ``increg/math.py``; the run schedule (prune → losseval → retrain → stage check)
 in ``schedule``. This class keeps the per-layer state and applies it at the solver's hooks.
 
 Every iteration costs, per pruned layer, one reduction on the weights' device for the group
@@ -22,15 +22,16 @@ from typing import TextIO
 import numpy as np
 import torch
 
-from prunekit.prune import app_log, groups, increg_host
+from prunekit.prune import app_log, groups
+from prunekit.prune.increg import host as increg_host
 from prunekit.prune.config import PruneConfig
-from prunekit.prune.increg_math import (
+from prunekit.prune.increg.math import (
     columns_to_prune, effective_target_reg, increg_step, increment_table, scheme2_kk,
     stage_progress)
 from prunekit.prune.layer_state import NEVER, PrunedLayer
-from prunekit.prune.progress import PrunedRatios, layer_costs, prune_progress
+from prunekit.prune.increg.progress import PrunedRatios, layer_costs, prune_progress
 from prunekit.prune.propagation import Propagator
-from prunekit.prune.schedule import Schedule
+from prunekit.prune.increg.schedule import Schedule
 from prunekit.solver.hooks import SolverHook
 
 
@@ -130,7 +131,7 @@ class IncReg(SolverHook):
     def _regularise_all(self, solver, layers: list[PrunedLayer]) -> None:
         """One IncReg step for each of ``layers``: rank its groups, update λ, prune the
         crossers, add λ⊙w to its gradient. Column layers on the CPU do it in one call each
-        (increg_host); the others in three passes (the scores of every layer on the device, the
+        (increg/host.py); the others in three passes (the scores of every layer on the device, the
         host bookkeeping of every layer, then every λ⊙w), so that each kind of code runs back to
         back while the CPU caches still hold it. The layers are independent within an
         iteration (propagated pruning waits for the next forward), so results and [app] lines
@@ -151,14 +152,14 @@ class IncReg(SolverHook):
             self._add_reg_grad(layer, layer.weight.detach())
 
     def _on_host(self, layer: PrunedLayer) -> bool:
-        """Whether ``layer`` takes increg_host's one-call CPU path (float32 Col layers)."""
+        """Whether ``layer`` takes increg/host.py's one-call CPU path (float32 Col layers)."""
         w, g = layer.weight, layer.weight.grad
         return (self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32
                 and w.is_contiguous() and g is not None and g.is_contiguous()
                 and g.dtype == torch.float32)
 
     def _host_step(self, solver, layer: PrunedLayer, n_p: int) -> None:
-        """increg_host.col_step for ``layer``, then its [app] lines and crossers as in _step."""
+        """host.col_step for ``layer``, then its [app] lines and crossers as in _step."""
         if n_p <= 0:
             self.emit(app_log.bug_num_to_prune(n_p))
             return
@@ -188,7 +189,7 @@ class IncReg(SolverHook):
         self._progress_stale = True
 
     def _step(self, solver, layer: PrunedLayer, n_p: int, scores: np.ndarray | None) -> bool:
-        """The host part of one step for ``layer`` (increg_math), its [app] lines, and the
+        """The host part of one step for ``layer`` (increg/math.py), its [app] lines, and the
         pruning of its crossers; False when the layer gets no λ this iteration (n_p ≤ 0)."""
         if n_p <= 0:
             self.emit(app_log.bug_num_to_prune(n_p))
@@ -210,7 +211,7 @@ class IncReg(SolverHook):
         where the weights live, then one copy to the host. On a GPU that copy waits for the
         device every iteration, as the fork did (it ranked the groups in host C++ code). The
         step widens them to float64 exactly, on the host. CPU column scores are summed in
-        increg_host's order, so that a layer gets the same numbers on either path."""
+        increg/host.py's order, so that a layer gets the same numbers on either path."""
         if self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32:
             return increg_host.column_scores(w.contiguous().numpy(), groups.num_cols(w))
         scores = groups.column_l1(w) if self.unit == "Col" else groups.row_l1(w)

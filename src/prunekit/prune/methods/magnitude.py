@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, count_to_prune
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune
 
 
 def magnitude_keep(w: torch.Tensor, kept: torch.Tensor, ratio: float) -> tuple[torch.Tensor, float]:

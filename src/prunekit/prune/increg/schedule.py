@@ -1,4 +1,4 @@
-"""The run state machine of the IncReg fork (reference section 3), both modes.
+"""The run state machine of the IncReg fork (docs/pruning.md "The run state machine"), both modes.
 
 prune ──(all layers at their stage ratio, or the speedup reached)──▶ losseval ──(losseval_interval
 iterations)──▶ retrain ──(a test every retrain_test_interval; an lr period ends after `patience`
@@ -29,8 +29,8 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.layer_state import NEVER
-from prunekit.prune.retention import Retention
-from prunekit.prune.stage_search import StageSearch
+from prunekit.prune.increg.retention import Retention
+from prunekit.prune.increg.stage_search import StageSearch
 
 STATES = ("prune", "losseval", "retrain", "final_retrain")
 
@@ -143,7 +143,7 @@ class Schedule:
         return "_finalretrain" if self.state == "final_retrain" else f"_stage{self.stage}-retrain"
 
     def _patience(self) -> int:
-        """Tests without improvement that end an lr period (reference 3.3)."""
+        """Tests without improvement that end an lr period (docs/pruning.md "Retrain cycle")."""
         c = self.config.cnt_after_max_acc
         if self.state == "final_retrain":
             return c + 4

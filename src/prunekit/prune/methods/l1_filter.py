@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.filter_rank import RowMethod, rows_of
+from prunekit.prune.methods.filter_rank import RowMethod, rows_of
 
 
 class L1Filter(RowMethod):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, count_to_prune
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune
 
 _EPS = 1e-12
 
