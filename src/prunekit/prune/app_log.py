@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
+from prunekit.prune.units import unit_named
+
 #: iter_prune_finished of a layer that has not finished its stage (C++ INT_MAX).
 NOT_FINISHED = 2147483647
 
@@ -219,7 +221,7 @@ def layer_summary(layer: str, if_prune: bool, unit: str, pruned_ratio: float, nu
     ``unit`` "Row" prints ``pruned_ratio_row``; ``iter_prune_finished`` None prints INT_MAX.
     ``target_reg`` is the effective one.
     """
-    kind = "row" if unit == "Row" else "col"
+    kind = unit_named(unit).log_name
     fin = NOT_FINISHED if iter_prune_finished is None else int(iter_prune_finished)
     return (f"{layer}  IF_prune: {cpp_default(bool(if_prune))}  pruned_ratio_{kind}: "
             f"{cpp_default(pruned_ratio)}({cpp_default(num_pruned)})  current_prune_ratio: "
@@ -304,7 +306,7 @@ def debug_table_header(layer: str, backward: bool = False) -> str:
 def debug_table_row(unit: str, index: int, mean_abs: float, mask: float, reg: float) -> str:
     """One table line: ``  c <index>   <mean |w| of the group>   <mask>   <λ>`` (``r`` for
     rows). The fork's documentation gives only the shape of this line, not its exact spacing."""
-    kind = "r" if unit == "Row" else "c"
+    kind = unit_named(unit).letter
     return (f"  {kind} {int(index)}   {cpp_default(mean_abs)}   {cpp_default(mask)}   "
             f"{cpp_default(reg)}")
 

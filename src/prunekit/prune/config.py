@@ -29,6 +29,7 @@ import numpy as np
 
 from prunekit.errors import PrunekitError
 from prunekit.net.state_rules import layer_included
+from prunekit.prune.units import ROW, SHAPE, Unit, unit_named
 
 TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
 TEST = 1
@@ -93,7 +94,7 @@ class PruneConfig:
     source: str
     prune_method: str          # canonical "<method>_<unit>", e.g. "Reg_Col"
     method: str                # "Reg" or "SPP"
-    unit: str                  # "Col" or "Row"
+    unit: Unit                 # prune/units.py: COL, ROW, SHAPE, CHANNEL or WEIGHT
     decay_type: str            # plain decay added for every parameter: "L2" or "L1"
     # fork fields (docs/pruning-fields.md "Solver fields from Caffe_IncReg")
     aa: float
@@ -154,7 +155,7 @@ class PruneConfig:
             return None
         f = param
         values = dict(
-            source=src, prune_method=f"{method}_{unit}", method=method, unit=unit,
+            source=src, prune_method=f"{method}_{unit}", method=method, unit=unit_named(unit),
             decay_type=decay,
             aa=_f32(f.AA), target_reg=_f32(f.target_reg), speedup=_f32(f.speedup),
             comp_ratio=_f32(f.compRatio), acc_borderline=_f32(f.acc_borderline),
@@ -205,7 +206,7 @@ class PruneConfig:
                 fail(f"target_reg must be > 0 with prune_method '{self.prune_method}' "
                      f"(got {self.target_reg}); a group is pruned once its factor reaches it, "
                      "about 5e3 to 1e4 x AA")
-            if self.unit == "Shape":
+            if self.unit is SHAPE:
                 self._validate_reg_shape(fail)
                 return
         elif self.method == "SPP":
@@ -219,7 +220,7 @@ class PruneConfig:
             if self.spp_mask_mode not in SPP_MASK_MODES:
                 fail(f"spp_mask_mode '{self.spp_mask_mode}' is not one of "
                      + ", ".join(SPP_MASK_MODES))
-            if self.spp_mask_mode == "channel-wise" and self.unit != "Row":
+            if self.spp_mask_mode == "channel-wise" and self.unit is not ROW:
                 fail("spp_mask_mode 'channel-wise' needs the Row unit "
                      f"(prune_method is '{self.prune_method}')")
         if self.retrain_test_interval <= 0:

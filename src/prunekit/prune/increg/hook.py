@@ -93,9 +93,9 @@ class IncReg(SolverHook):
         """The fork's per-iteration line per layer (``prune_log_verbose: true`` only)."""
         lr = solver.lr_override if solver.lr_override is not None else solver.rate
         for layer in self.layers:
-            count = layer.num_pruned_col if self.unit == "Col" else layer.num_pruned_row
             self.emit(app_log.layer_summary(
-                layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit), count,
+                layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit),
+                self.unit.num_pruned(layer),
                 layer.current_prune_ratio, layer.iter_prune_finished, self.schedule.state, lr,
                 solver.extra_iter_size, self.target_eff))
 
@@ -154,7 +154,7 @@ class IncReg(SolverHook):
     def _on_host(self, layer: PrunedLayer) -> bool:
         """Whether ``layer`` takes increg/host.py's one-call CPU path (float32 Col layers)."""
         w, g = layer.weight, layer.weight.grad
-        return (self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32
+        return (self.unit.has_host_step and w.device.type == "cpu" and w.dtype == torch.float32
                 and w.is_contiguous() and g is not None and g.is_contiguous()
                 and g.dtype == torch.float32)
 
@@ -212,18 +212,16 @@ class IncReg(SolverHook):
         device every iteration, as the fork did (it ranked the groups in host C++ code). The
         step widens them to float64 exactly, on the host. CPU column scores are summed in
         increg/host.py's order, so that a layer gets the same numbers on either path."""
-        if self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32:
+        if self.unit.has_host_step and w.device.type == "cpu" and w.dtype == torch.float32:
             return increg_host.column_scores(w.contiguous().numpy(), groups.num_cols(w))
-        scores = groups.column_l1(w) if self.unit == "Col" else groups.row_l1(w)
-        return scores.cpu().numpy()
+        return self.unit.group_l1(w).cpu().numpy()
 
     def _add_reg_grad(self, layer: PrunedLayer, w: torch.Tensor) -> None:
         """grad += λ⊙w for ``layer`` (see add_reg_term_)."""
-        shape = groups.col_view_shape(w) if self.unit == "Col" else groups.row_view_shape(w)
-        add_reg_term_(layer.weight.grad, layer.reg, w, shape)
+        add_reg_term_(layer.weight.grad, layer.reg, w, self.unit.view_shape(w))
 
     def _scheme(self, layer: PrunedLayer) -> dict:
-        if self.unit == "Row" or self.config.if_scheme1_when_reg_rank:
+        if not self.unit.allows_scheme2 or self.config.if_scheme1_when_reg_rank:
             return {"scheme": 1, "kk": self.config.kk}
         progress = stage_progress(layer.ratio_for(self.unit), layer.current_prune_ratio,
                                   self.schedule.last_feasible_ratio(layer))

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune import groups
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.increg.hook import IncReg
 from prunekit.prune.layer_state import NEVER, PrunedLayer
@@ -51,7 +50,7 @@ class SPP(IncReg):
 
     # ------------------------------------------------------------------ helpers
     def _spread(self, values: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return groups.col_broadcast(values, w) if self.unit == "Col" else groups.row_broadcast(values, w)
+        return self.unit.broadcast(values, w)
 
     def _active(self, layer: PrunedLayer) -> bool:
         return layer.prune_ratio > 0
