@@ -29,6 +29,7 @@ import numpy as np
 
 from prunekit.errors import PrunekitError
 from prunekit.net.state_rules import layer_included
+from prunekit.prune.family_fields import warn_unused_fields
 from prunekit.prune.units import ROW, SHAPE, Unit, unit_named
 
 TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
@@ -188,6 +189,7 @@ class PruneConfig:
         )
         config = cls(**values)
         config._validate()
+        warn_unused_fields(param, method, config.prune_method, src)
         return config
 
     def _validate(self) -> None:
