@@ -35,18 +35,8 @@ from prunekit.prune.units import ROW, SHAPE, Unit, unit_named
 TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
 TEST = 1
 
-#: Canonical method names and the spellings accepted for them.
-METHOD_ALIASES = {"Reg": "Reg", "Reg-rank": "Reg", "SPP": "SPP", "PP": "SPP",
-                  "Mag": "Mag", "L1": "L1", "FPGM": "FPGM", "SFP": "SFP", "GL": "GL",
-                  "Slim": "Slim"}
-#: Group units of IncReg/SPP (the fork's "Weight" unit had no algorithm there).
-UNITS = ("Col", "Row")
 #: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
 ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL", "Slim")
-#: Units each method accepts.
-METHOD_UNITS = {"Reg": UNITS + ("Shape",), "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
-                "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape"),
-                "Slim": ("Channel",)}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
 #: The run states of the stage machine (docs/pruning.md "The run state machine").
@@ -60,9 +50,16 @@ GIVEN_RATIO = "given_ratio"
 ACC_FLOOR = "acc_floor"
 
 
+def _method_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(spelling -> method, method -> units) as the method classes declare them
+    (prune/registry.py; imported here, not at module level, as the classes import this module)."""
+    from prunekit.prune.registry import declared
+    return declared()
+
+
 def _accepted_methods() -> str:
-    names = ", ".join(f"{m}_{u}" for m in METHOD_ALIASES
-                      for u in METHOD_UNITS[METHOD_ALIASES[m]])
+    aliases, units = _method_tables()
+    names = ", ".join(f"{m}_{u}" for m in aliases for u in units[aliases[m]])
     return f'{names} or "None"'
 
 
@@ -392,15 +389,16 @@ class PruneConfig:
 
 
 def _split_method(value: str, field: str, src: str) -> tuple[str, str]:
+    aliases, units = _method_tables()
     head, sep, tail = value.partition("_")
-    if not sep or head not in METHOD_ALIASES or tail not in METHOD_UNITS[METHOD_ALIASES[head]]:
+    if not sep or head not in aliases or tail not in units[aliases[head]]:
         hint = ""
-        if sep and METHOD_ALIASES.get(head) in ("Reg", "SPP") and tail == "Weight":
+        if sep and aliases.get(head) in ("Reg", "SPP") and tail == "Weight":
             hint = " (the Weight unit has no algorithm in Caffe_IncReg or prunekit)"
         raise PrunekitError(
             f"{src}: {field} '{value}' is not a pruning method prunekit knows{hint}; "
             f"accepted: {_accepted_methods()}")
-    return METHOD_ALIASES[head], tail
+    return aliases[head], tail
 
 
 def _resolve_method(param, src: str) -> tuple[str | None, str | None, str]:

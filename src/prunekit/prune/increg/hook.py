@@ -22,6 +22,7 @@ from typing import TextIO
 import numpy as np
 import torch
 
+from prunekit.prune.units import COL, ROW
 from prunekit.prune import app_log, groups
 from prunekit.prune.increg import host as increg_host
 from prunekit.prune.config import PruneConfig
@@ -37,6 +38,10 @@ from prunekit.solver.hooks import SolverHook
 
 class IncReg(SolverHook):
     """The ``Reg`` method as a solver hook (one object for the whole net)."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Reg", "Reg-rank")
+    UNITS = (COL, ROW)
 
     name = "pruning"
 

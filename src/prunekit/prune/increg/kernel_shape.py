@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from prunekit.log import get_logger
+from prunekit.prune.units import SHAPE
 from prunekit.prune.increg.math import scheme1_increment
 from prunekit.prune.methods.kernel_shape import KernelShapeLasso, max_taps
 from prunekit.prune.methods.mask_method import MaskedLayer
@@ -86,6 +87,10 @@ def ranks(scores: np.ndarray, valid: list[bool]) -> np.ndarray:
 
 class KernelShapeIncReg(KernelShapeLasso):
     """Reg_Shape as a solver hook; layer checks and the [app] kernel text come from GL_Shape."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Reg", "Reg-rank")
+    UNITS = (SHAPE,)
 
     def __init__(self, config, solver, net_param, out=None) -> None:
         super().__init__(config, solver, net_param, out)

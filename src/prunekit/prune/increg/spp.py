@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from prunekit.errors import PrunekitError
+from prunekit.prune.units import COL, ROW
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.increg.hook import IncReg
 from prunekit.prune.layer_state import NEVER, PrunedLayer
@@ -35,6 +36,10 @@ _SEED_MASK = 0x5A5A_5A5A  # the mask stream differs from the data/filler streams
 
 class SPP(IncReg):
     """The ``SPP`` method as a solver hook (one object for the whole net)."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("SPP", "PP")
+    UNITS = (COL, ROW)
 
     def __init__(self, config: PruneConfig, solver, net_param, out: TextIO | None = None) -> None:
         if config.spp_mask_mode not in ("group-wise", "element-wise"):

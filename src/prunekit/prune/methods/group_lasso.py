@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from prunekit.prune.units import CHANNEL, COL, ROW
 from prunekit.prune.units import Unit, unit_named
 from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune
 
@@ -56,6 +57,10 @@ def prune_weakest_groups(w: torch.Tensor, kept: torch.Tensor, dims: tuple[int, .
 
 
 class GroupLasso(MaskMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("GL",)
+    UNITS = (ROW, COL, CHANNEL)
+
     ramp = True
     soft = False
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from prunekit.errors import PrunekitError
+from prunekit.prune.units import SHAPE
 from prunekit.prune.methods.group_lasso import add_group_lasso_grad_
 from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod
 
@@ -50,6 +51,10 @@ def best_window(energy: torch.Tensor, allowed: torch.Tensor, max_taps: int) -> t
 
 
 class KernelShapeLasso(MaskMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("GL",)
+    UNITS = (SHAPE,)
+
     ramp = True
     soft = False
 
