@@ -96,13 +96,13 @@ class IncReg(SolverHook):
 
     def _summary_lines(self, solver) -> None:
         """The fork's per-iteration line per layer (``prune_log_verbose: true`` only)."""
-        lr = solver.lr_override if solver.lr_override is not None else solver.rate
+        lr = solver.control.lr(solver.rate)
         for layer in self.layers:
             self.emit(app_log.layer_summary(
                 layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit),
                 self.unit.num_pruned(layer),
                 layer.current_prune_ratio, layer.iter_prune_finished, self.schedule.state, lr,
-                solver.extra_iter_size, self.target_eff))
+                solver.control.extra_iter_size, self.target_eff))
 
     # Gradients and momentum histories do not require grad, so their in-place masks need no
     # torch.no_grad() (which would cost a few µs per hook call, every iteration).
@@ -125,8 +125,7 @@ class IncReg(SolverHook):
         for layer in self.layers:
             if layer.has_pruned:
                 layer.apply_mask_()
-        if solver.lr_override is None:  # the fork freezes the lr at its first value
-            solver.lr_override = solver.rate
+        solver.control.freeze_lr(solver.rate)  # the fork freezes the lr at its first value
         self.schedule.after_update(solver)
 
     def on_snapshot(self, solver, tag: str, paths: tuple[str, str]) -> None:
