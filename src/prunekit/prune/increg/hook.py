@@ -52,14 +52,24 @@ class IncReg(SolverHook):
         self.layers = _make_layers(config, solver, net_param)
         self.costs = layer_costs(solver.net)
         self.propagator = Propagator(solver.net, self.layers, config, self.out)
-        self.target_eff = self._target(config.prune_ratio_begin_ave)
+        self.target_eff = self.target_for(config.prune_ratio_begin_ave)
         self.speedup_achieved = False
         self._progress_stale = True
         self._resumed = False  # set when --snapshot loaded the saved masks
         self.schedule = Schedule(self, config, self.out)
 
     # ------------------------------------------------------------------ helpers
-    def _target(self, incre_pr: float) -> float:
+    def progress_changed(self) -> None:
+        """Groups were pruned or restored (a rollback): the speedup is recomputed before the next
+        step. The schedule calls it after every rollback and new stage."""
+        self._progress_stale = True
+
+    def set_stage_increment(self, incre_pr: float) -> None:
+        """A new stage of average increment ``incre_pr``: the effective target λ follows it."""
+        self.target_eff = self.target_for(incre_pr)
+
+    def target_for(self, incre_pr: float) -> float:
+        """The effective target λ of a stage of average increment ``incre_pr`` (docs/pruning.md)."""
         c = self.config
         return effective_target_reg(c.target_reg, incre_pr, cap=c.target_reg_cap,
                                     bottom=c.tr_mul_bottom, standard=c.standard_incre_pr,

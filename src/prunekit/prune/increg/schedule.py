@@ -123,7 +123,7 @@ class Schedule:
             if layer.prune_ratio > 0:
                 layer.iter_prune_finished = NEVER
         self.stage_start_iter = solver.iter
-        self.method._progress_stale = True  # the speedup flag must be recomputed
+        self.method.progress_changed()  # the speedup flag must be recomputed
         self._enter(solver, "prune")
 
     def _prune_finished(self, solver) -> None:
@@ -211,7 +211,7 @@ class Schedule:
         else:
             self.method.emit(app_log.accuracy_bad(search.last_feasible_iter, self.stage - 1))
             incre = search.reject(acc, self._ratios())
-        self.method.target_eff = self.method._target(incre)
+        self.method.set_stage_increment(incre)
         self.method.emit(app_log.incre_pr_line(incre, search.ave_pr, self.method.target_eff))
         self._set_stage_ratios(incre)
         if good:
@@ -317,7 +317,7 @@ class Schedule:
         if announce:
             self.method.emit(app_log.resuming_from(path))
         solver.restore(path, rollback=True)
-        self.method._progress_stale = True  # the speedup flag must be recomputed
+        self.method.progress_changed()  # the speedup flag must be recomputed
 
     def _accuracy(self, results) -> float:
         """Top-1 = the smallest, top-5 = the largest output whose name contains "ccuracy"."""
