@@ -19,13 +19,14 @@ number of cores.
 
 The golden files were produced from the code of commit a6b72d6 (before the regrouping) with::
 
-    mkdir /tmp/gold_a6b72d6 && git archive a6b72d6 src | tar -x -C /tmp/gold_a6b72d6
-    cp src/prunekit/prune/_increg_host.cpython-311-x86_64-linux-gnu.so \
-       /tmp/gold_a6b72d6/src/prunekit/prune/          # the C step as built at a6b72d6
+    mkdir /tmp/gold_a6b72d6 && git archive a6b72d6 src setup.py | tar -x -C /tmp/gold_a6b72d6
+    (cd /tmp/gold_a6b72d6 && /work/main/.venv/bin/python setup.py build_ext --inplace)
     PYTHONPATH=/tmp/gold_a6b72d6/src:tests/cli /work/main/.venv/bin/python \
         tests/cli/test_app_course_golden.py --write
 
-run from the repository root (Python 3.11, torch 2.13.0+cpu); rerun that only when a change of the log is intended and say why.
+run from the repository root (Python 3.11, torch 2.13.0+cpu; the C step built at a6b72d6, which
+the recording copied in as the .so of that checkout); rerun that only when a change of the log
+is intended, and say why.
 """
 
 from __future__ import annotations
