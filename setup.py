@@ -1,4 +1,4 @@
-"""Builds the one compiled module, IncReg's host step (src/prunekit/prune/_increg_host.c).
+"""Builds the one compiled module, IncReg's host step (src/prunekit/prune/increg/_increg_host.c).
 
 Everything else is in pyproject.toml. The module is optional: without a C compiler the install
 still succeeds and prunekit runs the same arithmetic in NumPy (slower per iteration, same numbers).
@@ -11,5 +11,6 @@ from setuptools import Extension, setup
 
 flags = [] if sys.platform == "win32" else ["-O2", "-ffp-contract=off"]
 
-setup(ext_modules=[Extension("prunekit.prune._increg_host", ["src/prunekit/prune/_increg_host.c"],
+setup(ext_modules=[Extension("prunekit.prune.increg._increg_host",
+                             ["src/prunekit/prune/increg/_increg_host.c"],
                              extra_compile_args=flags, optional=True)])

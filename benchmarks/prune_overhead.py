@@ -240,7 +240,8 @@ def _wrap(owner, name: str, label: str, spent: dict, undo: list) -> None:
 def hook_breakdown(solver: Solver, iterations: int) -> dict:
     """ms per iteration of B spent in each hook method and in the main calls inside them
     (indented = included in the line above it; ``pruned_ratio`` is called from several hooks)."""
-    from prunekit.prune import app_log, groups, increg, increg_host
+    from prunekit.prune import app_log, groups
+    from prunekit.prune.increg import hook as increg, host as increg_host
     from prunekit.prune.layer_state import PrunedLayer
 
     method = solver.hooks[0]

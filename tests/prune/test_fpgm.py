@@ -6,8 +6,8 @@ import itertools
 
 import torch
 
-from prunekit.prune.fpgm import FPGM, distance_sums
-from prunekit.prune.l1_filter import L1Filter
+from prunekit.prune.methods.fpgm import FPGM, distance_sums
+from prunekit.prune.methods.l1_filter import L1Filter
 from zoo_net import make_solver, weight
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.group_lasso import (
+from prunekit.prune.methods.group_lasso import (
     GroupLasso, add_group_lasso_grad_, group_dims, prune_weakest_groups)
 from zoo_net import make_solver, weight
 

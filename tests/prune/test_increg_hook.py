@@ -14,7 +14,7 @@ import torch
 from prunekit import caffe
 from prunekit.solver.nets import build_nets
 from prunekit.prune.config import PruneConfig
-from prunekit.prune.increg import IncReg, add_reg_term_host_, add_reg_term_torch_
+from prunekit.prune.increg.hook import IncReg, add_reg_term_host_, add_reg_term_torch_
 from prunekit.prune.registry import make_method
 from prunekit.solver.hooks import SolverHook
 from prunekit.solver.solver import Solver

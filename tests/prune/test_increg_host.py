@@ -8,8 +8,8 @@ runs long enough to prune most columns, with ties, both increment schemes and od
 import numpy as np
 import pytest
 
-from prunekit.prune import increg_host
-from prunekit.prune.increg_math import increment_table, scheme2_kk
+from prunekit.prune.increg import host as increg_host
+from prunekit.prune.increg.math import increment_table, scheme2_kk
 
 needs_c = pytest.mark.skipif(increg_host.BACKEND != "c", reason="C module not built")
 
@@ -83,7 +83,7 @@ def test_more_crossers_than_n_p_keeps_the_lowest_ranked():
 
 @needs_c
 def test_bad_arguments_are_errors_not_crashes():
-    from prunekit.prune import _increg_host
+    from prunekit.prune.increg import _increg_host
     h, reg = np.zeros(4), np.zeros(4)
     pruned, newly = np.zeros(4, dtype=bool), np.zeros(4, dtype=bool)
     table = np.ones(4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from prunekit.prune.increg_math import (
+from prunekit.prune.increg.math import (
     columns_to_prune,
     effective_target_reg,
     increg_step,

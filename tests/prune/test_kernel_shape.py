@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.kernel_shape import KernelShapeLasso, best_window
+from prunekit.prune.methods.kernel_shape import KernelShapeLasso, best_window
 from zoo_net import make_solver, weight
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.kernel_shape_increg import KernelShapeIncReg, ShapeState, edge_scores, ranks
+from prunekit.prune.increg.kernel_shape import KernelShapeIncReg, ShapeState, edge_scores, ranks
 from zoo_net import make_solver, weight
 
 FAST = "AA: 0.1\ntarget_reg: 0.5\nprune_begin_iter: 0"   # an edge goes after 5 iterations

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.magnitude import MagnitudeWeight, magnitude_keep
+from prunekit.prune.methods.magnitude import MagnitudeWeight, magnitude_keep
 from zoo_net import make_solver, weight
 
 

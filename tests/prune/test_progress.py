@@ -11,7 +11,7 @@ import torch
 from prunekit import caffe
 from prunekit.net.batch_size import with_batch_size
 from prunekit.net.graph import Net
-from prunekit.prune.progress import (
+from prunekit.prune.increg.progress import (
     PrunedRatios,
     layer_costs,
     prune_progress,

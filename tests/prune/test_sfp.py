@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.sfp import SoftFilter
+from prunekit.prune.methods.sfp import SoftFilter
 from zoo_net import make_solver, weight
 
 

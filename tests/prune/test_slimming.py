@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.slimming import NetworkSlimming
+from prunekit.prune.methods.slimming import NetworkSlimming
 from zoo_net import NET, make_solver, weight
 
 BN_NET = NET.replace('''layer {{ name: "relu2" type: "ReLU" bottom: "conv2" top: "conv2" }}''', '''

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from prunekit.prune.spp_math import (
+from prunekit.prune.increg.spp_math import (
     deterministic_mask,
     linear_increment,
     sample_group_mask,

@@ -19,7 +19,7 @@ from prunekit.solver.nets import build_nets
 from prunekit.prune.config import PruneConfig
 from prunekit.prune.layer_state import NEVER
 from prunekit.prune.registry import make_method
-from prunekit.prune.spp import SPP
+from prunekit.prune.increg.spp import SPP
 from prunekit.solver.hooks import SolverHook
 from prunekit.solver.solver import Solver
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prunekit.prune.stage_search import StageSearch, bad_increment, good_increment
+from prunekit.prune.increg.stage_search import StageSearch, bad_increment, good_increment
 
 
 def search(borderline: float = 0.98, baseline: float = 0.99) -> StageSearch:

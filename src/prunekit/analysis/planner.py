@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from prunekit.analysis.knapsack import solve
 from prunekit.errors import PrunekitError
-from prunekit.prune.mask_method import count_to_prune
+from prunekit.prune.methods.mask_method import count_to_prune
 
 
 @dataclass

@@ -26,8 +26,8 @@ from prunekit.errors import PrunekitError
 from prunekit.net.graph import Net
 from prunekit.prune import groups
 from prunekit.prune.dependency import ChannelGraph
-from prunekit.prune.filter_rank import prune_lowest_rows, rows_of
-from prunekit.prune.fpgm import distance_sums
+from prunekit.prune.methods.filter_rank import prune_lowest_rows, rows_of
+from prunekit.prune.methods.fpgm import distance_sums
 
 UNITS = ("Row", "Col", "Channel", "Shape")
 CRITERIA = ("l1", "fpgm")

@@ -1,9 +1,9 @@
-"""The pruning log (stdout) of Caffe_IncReg, line for line (reference section 4.1).
+"""The pruning log (stdout) of Caffe_IncReg, line for line (docs/pruning.md "The `[app]` log").
 
 Researchers follow a pruning run with ``grep app``, and report/ parses these lines, so every
 function here returns the exact text the fork printed for the given values. Each returns the
 text *without* the final newline; a block of several lines is joined by ``\\n``. Lines marked ★
-in the reference come after a lone ``[app]`` line, which the function includes. Write them with
+in the fork's log come after a lone ``[app]`` line, which the function includes. Write them with
 :func:`emit` (or :class:`AppLog`), which ends every line with a newline and flushes per line.
 
 Number formatting follows C++ iostreams and printf, as the fork used them:
@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
+
+from prunekit.prune.units import unit_named
 
 #: iter_prune_finished of a layer that has not finished its stage (C++ INT_MAX).
 NOT_FINISHED = 2147483647
@@ -219,7 +221,7 @@ def layer_summary(layer: str, if_prune: bool, unit: str, pruned_ratio: float, nu
     ``unit`` "Row" prints ``pruned_ratio_row``; ``iter_prune_finished`` None prints INT_MAX.
     ``target_reg`` is the effective one.
     """
-    kind = "row" if unit == "Row" else "col"
+    kind = unit_named(unit).log_name
     fin = NOT_FINISHED if iter_prune_finished is None else int(iter_prune_finished)
     return (f"{layer}  IF_prune: {cpp_default(bool(if_prune))}  pruned_ratio_{kind}: "
             f"{cpp_default(pruned_ratio)}({cpp_default(num_pruned)})  current_prune_ratio: "
@@ -249,7 +251,7 @@ def totals_line(speedup_count_fc: bool, macs_origin: float, compr_count_conv: bo
 def layer_prune_finished(layer: str, step: int, target_speedup: float, target_comp_ratio: float,
                          pruned_ratio: float, pruned_ratio_row: float, pruned_ratio_col: float,
                          current_prune_ratio: float) -> str:
-    """A layer reached its current_prune_ratio (reference 2.7). As in the fork, "net speedup"
+    """A layer reached its current_prune_ratio (docs/pruning.md "The run state machine"). As in the fork, "net speedup"
     and "net compRatio" show the *targets*."""
     return (f"{layer} prune finished!  step: {int(step)}  net speedup: "
             f"{cpp_default(target_speedup)}  net compRatio: {cpp_default(target_comp_ratio)}  "
@@ -270,7 +272,7 @@ def bug_num_to_prune(n: int) -> str:
 
 
 def update_num_pruned_row(layer: str) -> str:
-    """Neighbour propagation starts applying queued rows to ``layer`` (reference 2.6)."""
+    """Neighbour propagation starts applying queued rows to ``layer`` (docs/pruning.md "Neighbour propagation")."""
     return f"        {layer} in UpdateNumPrunedRow"
 
 
@@ -303,8 +305,8 @@ def debug_table_header(layer: str, backward: bool = False) -> str:
 
 def debug_table_row(unit: str, index: int, mean_abs: float, mask: float, reg: float) -> str:
     """One table line: ``  c <index>   <mean |w| of the group>   <mask>   <λ>`` (``r`` for
-    rows). The reference quotes only the shape of this line, not its exact spacing."""
-    kind = "r" if unit == "Row" else "c"
+    rows). The fork's documentation gives only the shape of this line, not its exact spacing."""
+    kind = unit_named(unit).letter
     return (f"  {kind} {int(index)}   {cpp_default(mean_abs)}   {cpp_default(mask)}   "
             f"{cpp_default(reg)}")
 

@@ -2,8 +2,8 @@
 
 Caffe_IncReg read its settings straight from the protobuf messages while it ran, so a mistake
 (a method name that matches nothing, ``retrain_test_interval: 0``, a missing ``prune_ratio_step``)
-showed up hours later as a hang, an abort or a run that pruned nothing (reference section 7,
-items 1 and 12). :class:`PruneConfig` reads the SolverParameter once, up front, and raises
+showed up hours later as a hang, an abort or a run that pruned nothing (docs/pruning.md,
+"Departures from the fork"). :class:`PruneConfig` reads the SolverParameter once, up front, and raises
 :class:`~prunekit.errors.PrunekitError` naming the file, the field and the value for each of
 those. ``docs/pruning-fields.md`` lists every field.
 
@@ -29,27 +29,19 @@ import numpy as np
 
 from prunekit.errors import PrunekitError
 from prunekit.net.state_rules import layer_included
+from prunekit.prune.family_fields import warn_unused_fields
+from prunekit.prune.units import ROW, SHAPE, Unit, unit_named
 
 TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
 TEST = 1
 
-#: Canonical method names and the spellings accepted for them.
-METHOD_ALIASES = {"Reg": "Reg", "Reg-rank": "Reg", "SPP": "SPP", "PP": "SPP",
-                  "Mag": "Mag", "L1": "L1", "FPGM": "FPGM", "SFP": "SFP", "GL": "GL",
-                  "Slim": "Slim"}
-#: Group units of IncReg/SPP (the fork's "Weight" unit had no algorithm there).
-UNITS = ("Col", "Row")
 #: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
 ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL", "Slim")
-#: Units each method accepts.
-METHOD_UNITS = {"Reg": UNITS + ("Shape",), "SPP": UNITS, "Mag": ("Weight",), "L1": ("Row",),
-                "FPGM": ("Row",), "SFP": ("Row",), "GL": ("Row", "Col", "Channel", "Shape"),
-                "Slim": ("Channel",)}
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
-#: The run states of the stage machine (reference section 3.2).
+#: The run states of the stage machine (docs/pruning.md "The run state machine").
 STATES = ("prune", "losseval", "retrain", "final_retrain")
-#: SPP mask sampling modes (reference section 2.10); "channel-wise" exists for the Row unit only.
+#: SPP mask sampling modes (docs/pruning.md "SPP"); "channel-wise" exists for the Row unit only.
 SPP_MASK_MODES = ("group-wise", "element-wise", "channel-wise")
 #: regularization_type values that mean plain decay only.
 PLAIN_DECAY = ("L1", "L2")
@@ -58,9 +50,16 @@ GIVEN_RATIO = "given_ratio"
 ACC_FLOOR = "acc_floor"
 
 
+def _method_tables() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """(spelling -> method, method -> units) as the method classes declare them
+    (prune/registry.py; imported here, not at module level, as the classes import this module)."""
+    from prunekit.prune.registry import declared
+    return declared()
+
+
 def _accepted_methods() -> str:
-    names = ", ".join(f"{m}_{u}" for m in METHOD_ALIASES
-                      for u in METHOD_UNITS[METHOD_ALIASES[m]])
+    aliases, units = _method_tables()
+    names = ", ".join(f"{m}_{u}" for m in aliases for u in units[aliases[m]])
     return f'{names} or "None"'
 
 
@@ -93,9 +92,9 @@ class PruneConfig:
     source: str
     prune_method: str          # canonical "<method>_<unit>", e.g. "Reg_Col"
     method: str                # "Reg" or "SPP"
-    unit: str                  # "Col" or "Row"
+    unit: Unit                 # prune/units.py: COL, ROW, SHAPE, CHANNEL or WEIGHT
     decay_type: str            # plain decay added for every parameter: "L2" or "L1"
-    # fork fields (reference section 1.1)
+    # fork fields (docs/pruning-fields.md "Solver fields from Caffe_IncReg")
     aa: float
     target_reg: float
     speedup: float
@@ -154,7 +153,7 @@ class PruneConfig:
             return None
         f = param
         values = dict(
-            source=src, prune_method=f"{method}_{unit}", method=method, unit=unit,
+            source=src, prune_method=f"{method}_{unit}", method=method, unit=unit_named(unit),
             decay_type=decay,
             aa=_f32(f.AA), target_reg=_f32(f.target_reg), speedup=_f32(f.speedup),
             comp_ratio=_f32(f.compRatio), acc_borderline=_f32(f.acc_borderline),
@@ -187,6 +186,7 @@ class PruneConfig:
         )
         config = cls(**values)
         config._validate()
+        warn_unused_fields(param, method, config.prune_method, src)
         return config
 
     def _validate(self) -> None:
@@ -205,7 +205,7 @@ class PruneConfig:
                 fail(f"target_reg must be > 0 with prune_method '{self.prune_method}' "
                      f"(got {self.target_reg}); a group is pruned once its factor reaches it, "
                      "about 5e3 to 1e4 x AA")
-            if self.unit == "Shape":
+            if self.unit is SHAPE:
                 self._validate_reg_shape(fail)
                 return
         elif self.method == "SPP":
@@ -219,7 +219,7 @@ class PruneConfig:
             if self.spp_mask_mode not in SPP_MASK_MODES:
                 fail(f"spp_mask_mode '{self.spp_mask_mode}' is not one of "
                      + ", ".join(SPP_MASK_MODES))
-            if self.spp_mask_mode == "channel-wise" and self.unit != "Row":
+            if self.spp_mask_mode == "channel-wise" and self.unit is not ROW:
                 fail("spp_mask_mode 'channel-wise' needs the Row unit "
                      f"(prune_method is '{self.prune_method}')")
         if self.retrain_test_interval <= 0:
@@ -308,7 +308,7 @@ class PruneConfig:
         return self.mode == GIVEN_RATIO
 
     def iter_size_for_state(self, state: str) -> int:
-        """Extra gradient-accumulation factor of a run state (reference 3.2).
+        """Extra gradient-accumulation factor of a run state (docs/pruning.md "The run state machine").
 
         In given-ratio mode losseval and retrain use ``iter_size_final_retrain``, as in the fork.
         The factor multiplies the solver's own ``iter_size``.
@@ -367,7 +367,7 @@ class PruneConfig:
         return settings
 
     def initial_prune_ratio(self, setting: LayerPruneSetting) -> float:
-        """current_prune_ratio of a layer at the start of stage 1 (reference 2.2).
+        """current_prune_ratio of a layer at the start of stage 1 (docs/pruning.md "Configuration in one paragraph").
 
         Given-ratio mode: prune_ratio. Accuracy-floor mode:
         min(prune_ratio_step · prune_ratio_begin_ave / standard_sparsity, prune_ratio)
@@ -389,15 +389,16 @@ class PruneConfig:
 
 
 def _split_method(value: str, field: str, src: str) -> tuple[str, str]:
+    aliases, units = _method_tables()
     head, sep, tail = value.partition("_")
-    if not sep or head not in METHOD_ALIASES or tail not in METHOD_UNITS[METHOD_ALIASES[head]]:
+    if not sep or head not in aliases or tail not in units[aliases[head]]:
         hint = ""
-        if sep and METHOD_ALIASES.get(head) in ("Reg", "SPP") and tail == "Weight":
+        if sep and aliases.get(head) in ("Reg", "SPP") and tail == "Weight":
             hint = " (the Weight unit has no algorithm in Caffe_IncReg or prunekit)"
         raise PrunekitError(
             f"{src}: {field} '{value}' is not a pruning method prunekit knows{hint}; "
             f"accepted: {_accepted_methods()}")
-    return METHOD_ALIASES[head], tail
+    return aliases[head], tail
 
 
 def _resolve_method(param, src: str) -> tuple[str | None, str | None, str]:

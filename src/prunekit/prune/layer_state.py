@@ -3,7 +3,7 @@
 Everything a method changes lives here, indexed by group (column or row of Caffe's weight
 matrix): the pruned flags as bool tensors on the weight's device (they build the weight-shaped
 mask) with a host NumPy copy, and λ and the running ranks as host float64 NumPy arrays, because
-the per-iteration bookkeeping runs on the host (see increg_math). ``state_dict`` holds all of it
+the per-iteration bookkeeping runs on the host (see increg/math.py). ``state_dict`` holds all of it
 (as CPU tensors, which ``torch.load(weights_only=True)`` reads), so a snapshot resumes exactly
 (the fork saved only λ and ranks and rebuilt masks from zeros).
 """
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from prunekit.prune import groups
+from prunekit.prune.units import Unit, unit_named
 
 NEVER = 2147483647  # the fork's INT_MAX "not finished" marker, printed as such in its logs
 
@@ -68,24 +69,24 @@ class PrunedLayer:
         pc, pr = self.pruned_ratio_col(), self.pruned_ratio_row()
         return pc + pr - pc * pr
 
-    def ratio_for(self, unit: str) -> float:
+    def ratio_for(self, unit: Unit | str) -> float:
         """The ratio compared with targets: columns for Col, rows for Row."""
-        return self.pruned_ratio_col() if unit == "Col" else self.pruned_ratio_row()
+        return unit_named(unit).pruned_ratio(self)
 
-    def group_pruned(self, unit: str) -> torch.Tensor:
+    def group_pruned(self, unit: Unit | str) -> torch.Tensor:
         """Pruned flags of ``unit``'s groups: bool tensor on the weight's device."""
-        return self.col_pruned if unit == "Col" else self.row_pruned
+        return unit_named(unit).pruned_flags(self)
 
-    def group_pruned_host(self, unit: str) -> np.ndarray:
+    def group_pruned_host(self, unit: Unit | str) -> np.ndarray:
         """The same flags as a host bool array (a copy made when they last changed, so reading
         it costs no device sync). Do not modify it."""
-        return self.col_pruned_host if unit == "Col" else self.row_pruned_host
+        return unit_named(unit).pruned_flags_host(self)
 
-    def num_pruned(self, unit: str) -> int:
-        return self.num_pruned_col if unit == "Col" else self.num_pruned_row
+    def num_pruned(self, unit: Unit | str) -> int:
+        return unit_named(unit).num_pruned(self)
 
-    def num_groups(self, unit: str) -> int:
-        return self.num_col if unit == "Col" else self.num_row
+    def num_groups(self, unit: Unit | str) -> int:
+        return unit_named(unit).num_groups(self)
 
     # ------------------------------------------------------------------ masks
     def refresh_mask(self) -> None:

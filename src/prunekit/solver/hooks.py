@@ -1,4 +1,4 @@
-"""Extension points of the training loop, used by pruning methods.
+"""Extension points of the training loop, used by pruning methods (src/prunekit/prune/).
 
 A hook sees the solver at fixed points of every iteration. Whatever it needs to continue exactly
 after a resume goes into ``state_dict()``, which the solver stores in the ``.solverstate``.
@@ -6,7 +6,51 @@ after a resume goes into ``state_dict()``, which the solver stores in the ``.sol
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass
+class TrainingControl:
+    """What a hook may change about the training loop, and nothing else: the solver reads it every
+    iteration (``solver.control``). IncReg's schedule uses all three (prune/increg/schedule.py).
+
+    ``lr_override``: the learning rate used instead of the lr policy's (None: the policy's);
+    ``extra_iter_size``: un-normalised forward/backward passes per iteration, multiplying the
+    solver's ``iter_size`` (the fork's per-state ``iter_size_*``); ``finished``: the hook ended
+    the run on its own terms (no further iteration, no periodic snapshot).
+    """
+
+    lr_override: float | None = None
+    extra_iter_size: int = 1
+    finished: bool = False
+
+    def lr(self, policy_rate: float) -> float:
+        """The rate in force: the override, else the policy's."""
+        return self.lr_override if self.lr_override is not None else policy_rate
+
+    def freeze_lr(self, rate: float) -> None:
+        """Keep ``rate`` from now on unless an override is already set (the fork's frozen lr)."""
+        if self.lr_override is None:
+            self.lr_override = rate
+
+    def set_lr(self, rate: float) -> None:
+        self.lr_override = rate
+
+    def multiply_lr(self, factor: float) -> None:
+        """lr ×= factor (an lr decay), on the override."""
+        self.lr_override *= factor
+
+    def divide_lr(self, factor: float) -> None:
+        """lr /= factor: undoes a multiply_lr by the same factor as the fork did (a division,
+        not a multiplication by the inverse, so the numbers are the fork's)."""
+        self.lr_override /= factor
+
+    def set_iter_size(self, passes: int) -> None:
+        self.extra_iter_size = int(passes)
+
+    def finish(self) -> None:
+        self.finished = True
 
 
 class SolverHook:

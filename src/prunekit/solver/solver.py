@@ -21,15 +21,26 @@ from prunekit.net.graph import Net
 from prunekit.solver.data_wait import DataWaitMeter
 from prunekit.solver.distributed import Dist
 from prunekit.solver.evaluate import evaluate, format_score, net_loss_weights, score_text
-from prunekit.solver.hooks import SolverHook
+from prunekit.solver.hooks import SolverHook, TrainingControl
 from prunekit.solver.lr_policy import learning_rate
 from prunekit.solver.regularize import add_weight_decay, clip_gradients
 from prunekit.solver.smoothed_loss import SmoothedLoss
 from prunekit.solver.update_rules import make_rule
 
 
+def _control_field(name: str) -> property:
+    """``solver.<name>`` reads and writes ``solver.control.<name>`` (the snapshot and the loop
+    below keep their names; hooks go through ``solver.control``)."""
+    return property(lambda self: getattr(self.control, name),
+                    lambda self, value: setattr(self.control, name, value))
+
+
 class Solver:
     """Trains ``net`` with the settings of a SolverParameter; ``test_nets`` share its weights."""
+
+    lr_override = _control_field("lr_override")
+    extra_iter_size = _control_field("extra_iter_size")
+    finished = _control_field("finished")
 
     def __init__(self, param, net: Net, test_nets: list[Net], *, snapshot_prefix: str,
                  seed: int, hooks: list[SolverHook] | None = None,
@@ -45,8 +56,7 @@ class Solver:
         self.iter = 0
         self.current_step = 0
         self.iter_size = max(1, param.iter_size)
-        self.extra_iter_size = 1  # un-normalised passes a pruning state may add (IncReg's iter_size_*)
-        self.lr_override: float | None = None
+        self.control = TrainingControl()  # what hooks change: lr override, extra passes, finished
         self.rate = param.base_lr
         self.blobs = net.param_blobs()
         self.rule = make_rule(param)
@@ -57,7 +67,6 @@ class Solver:
         # Ctrl-C seen by this process; with several ranks it stops the run only once all ranks
         # agree (in the gradient all-reduce), so that every rank leaves after the same iteration.
         self.interrupted = False
-        self.finished = False  # a hook (pruning schedule) ended the run on its own terms
         self.signals = None  # solver/signals.py SignalActions: acted on between iterations
         self.snapshot_on_stop = False  # a stop by signal that snapshots whatever the solver says
         self.debug = None  # solver/debug_info.py DebugInfo when the solver sets debug_info

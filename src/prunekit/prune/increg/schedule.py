@@ -1,4 +1,4 @@
-"""The run state machine of the IncReg fork (reference section 3), both modes.
+"""The run state machine of the IncReg fork (docs/pruning.md "The run state machine"), both modes.
 
 prune ──(all layers at their stage ratio, or the speedup reached)──▶ losseval ──(losseval_interval
 iterations)──▶ retrain ──(a test every retrain_test_interval; an lr period ends after `patience`
@@ -29,8 +29,8 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.layer_state import NEVER
-from prunekit.prune.retention import Retention
-from prunekit.prune.stage_search import StageSearch
+from prunekit.prune.increg.retention import Retention
+from prunekit.prune.increg.stage_search import StageSearch
 
 STATES = ("prune", "losseval", "retrain", "final_retrain")
 
@@ -100,13 +100,13 @@ class Schedule:
         if self.state == "losseval" and k - self.stage_iter_prune_finished >= self.config.losseval_interval:
             self.method.emit(app_log.losseval_done(k, datetime.now()))
             self._reset_cycle()
-            self.lr_state_start = solver.lr_override  # retrain's lr decays; prune goes on from here
+            self.lr_state_start = solver.control.lr_override  # retrain's lr decays; prune goes on from here
             self._enter(solver, "retrain")
         elif self.state == "retrain" and k % interval == 0:
             self._test(solver)
         elif self.state == "final_retrain" and k % interval == 0 and k != self.final_entry_iter:
             self._test(solver)
-        if not solver.finished and solver.param.display and k % solver.param.display == 0:
+        if not solver.control.finished and solver.param.display and k % solver.param.display == 0:
             progress = self.method.progress()
             self.method.emit(app_log.step_line(k + 1, progress.speedup, self.config.speedup,
                                                progress.comp_ratio, self.config.comp_ratio))
@@ -115,7 +115,7 @@ class Schedule:
     def _enter(self, solver, state: str) -> None:
         """SetPruneState's part that a resume repeats: the state and its iter_size."""
         self.state = state
-        solver.extra_iter_size = self.config.iter_size_for_state(state)
+        solver.control.set_iter_size(self.config.iter_size_for_state(state))
 
     def _start_stage(self, solver) -> None:
         """A new (or retried) pruning stage: layers with a target prune again."""
@@ -123,7 +123,7 @@ class Schedule:
             if layer.prune_ratio > 0:
                 layer.iter_prune_finished = NEVER
         self.stage_start_iter = solver.iter
-        self.method._progress_stale = True  # the speedup flag must be recomputed
+        self.method.progress_changed()  # the speedup flag must be recomputed
         self._enter(solver, "prune")
 
     def _prune_finished(self, solver) -> None:
@@ -143,7 +143,7 @@ class Schedule:
         return "_finalretrain" if self.state == "final_retrain" else f"_stage{self.stage}-retrain"
 
     def _patience(self) -> int:
-        """Tests without improvement that end an lr period (reference 3.3)."""
+        """Tests without improvement that end an lr period (docs/pruning.md "Retrain cycle")."""
         c = self.config.cnt_after_max_acc
         if self.state == "final_retrain":
             return c + 4
@@ -164,37 +164,37 @@ class Schedule:
         self.method.emit(app_log.retrain_going_on(self.state, acc, k, datetime.now()))
         if self.period_count - self.period_best[2] > self._patience():
             self._end_period(solver, tag)
-        if not solver.finished:
+        if not solver.control.finished:
             self._keep(solver, {(tag, self.period_best[1]), (tag, self.best_all[1]),
                                 (tag, self.first_period_best_iter)})
 
     def _end_period(self, solver, tag: str) -> None:
         if self.first_period_best_iter < 0:
             self.first_period_best_iter = self.period_best[1]
-        solver.lr_override *= self.config.mul_lr_decay
+        solver.control.multiply_lr(self.config.mul_lr_decay)
         self.decays += 1
         self.method.emit(app_log.lr_period_finished(self.state, self.period_best[0],
-                                                    self.period_best[1], solver.lr_override,
+                                                    self.period_best[1], solver.control.lr_override,
                                                     datetime.now()))
         self._rollback(solver, f"{tag}_iter_{self.period_best[1]}")
         if self.state == "final_retrain":
             self._final_retrain_done(solver)
             return
         stop = (self.decays > self.config.max_cnt_lr_decay
-                or self.period_best[0] < self.best_all[0] or solver.lr_override < 1e-6)
+                or self.period_best[0] < self.best_all[0] or solver.control.lr_override < 1e-6)
         self.first_period = False
         self._reset_period()
         if stop:
             self._retrain_done(solver, tag)
 
     def _retrain_done(self, solver, tag: str) -> None:
-        solver.lr_override /= self.config.mul_lr_decay
+        solver.control.divide_lr(self.config.mul_lr_decay)
         best_acc, best_iter = self.best_all
         self.method.emit(app_log.retrain_done(self.state, best_iter, best_acc,
                                               self.first_period_best_iter))
         self._rollback(solver, f"{tag}_iter_{self.first_period_best_iter}")
-        self.last_retrain_lr = solver.lr_override
-        solver.lr_override = self.lr_state_start
+        self.last_retrain_lr = solver.control.lr_override
+        solver.control.set_lr(self.lr_state_start)
         top3 = sorted((acc for acc, _ in self.cycle_accs), reverse=True)[:3]
         self._check_prune_stage(solver, sum(top3) / len(top3), best_iter, best_acc)
 
@@ -211,7 +211,7 @@ class Schedule:
         else:
             self.method.emit(app_log.accuracy_bad(search.last_feasible_iter, self.stage - 1))
             incre = search.reject(acc, self._ratios())
-        self.method.target_eff = self.method._target(incre)
+        self.method.set_stage_increment(incre)
         self.method.emit(app_log.incre_pr_line(incre, search.ave_pr, self.method.target_eff))
         self._set_stage_ratios(incre)
         if good:
@@ -270,7 +270,7 @@ class Schedule:
     def _go_final_retrain(self, solver) -> None:
         self._rollback(solver, self._stage_best_model(), announce=True)
         self.final_entry_iter = solver.iter
-        solver.lr_override = self.last_retrain_lr
+        solver.control.set_lr(self.last_retrain_lr)
         self._reset_cycle()
         self._enter(solver, "final_retrain")
 
@@ -301,7 +301,7 @@ class Schedule:
         self.retention.keep_only({f"{solver.snapshot_prefix}{stem}.caffemodel"})
         get_logger().info("Pruning done. Best model: %s%s.caffemodel (accuracy %s)",
                           solver.snapshot_prefix, stem, app_log.cpp_fixed(acc))
-        solver.finished = True
+        solver.control.finish()
 
     # ------------------------------------------------------------------ helpers
     def _keep(self, solver, stems: set[tuple[str, int]]) -> None:
@@ -317,7 +317,7 @@ class Schedule:
         if announce:
             self.method.emit(app_log.resuming_from(path))
         solver.restore(path, rollback=True)
-        self.method._progress_stale = True  # the speedup flag must be recomputed
+        self.method.progress_changed()  # the speedup flag must be recomputed
 
     def _accuracy(self, results) -> float:
         """Top-1 = the smallest, top-5 = the largest output whose name contains "ccuracy"."""

@@ -1,9 +1,9 @@
 """Numerical core of SPP, structured probabilistic pruning (Wang et al., "Structured Probabilistic
 Pruning for Convolutional Neural Network Acceleration", BMVC 2018), with the 2018-03 semantics of
-Caffe_APP ``PP_Col`` / ``PP-linear_Col`` (reference section 2.10).
+Caffe_APP ``PP_Col`` / ``PP-linear_Col`` (docs/pruning.md "SPP").
 
 One layer's groups (columns or rows); per-group state is 1-D float NumPy arrays of length G plus a
-bool ``pruned`` array, on the host like IncReg's (see increg_math for why). Each group has a keep
+bool ``pruned`` array, on the host like IncReg's (see increg/math.py for why). Each group has a keep
 probability p (1 at start); every update the least important groups lose probability, the most
 important regain it; p = 0 prunes a group for good. Sorts are stable (ties go to the lower group
 index); the original sort was unstable. Only the sampled mask is drawn with torch (the
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from prunekit.prune.increg_math import (
+from prunekit.prune.increg.math import (
     columns_to_prune,
     float_ranks,
     scheme1_increment,

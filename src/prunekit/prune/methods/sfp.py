@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.filter_rank import RowMethod, rows_of
+from prunekit.prune.units import ROW
+from prunekit.prune.methods.filter_rank import RowMethod, rows_of
 
 
 class SoftFilter(RowMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("SFP",)
+    UNITS = (ROW,)
+
     ramp = False
     soft = True
 

@@ -1,5 +1,5 @@
 """Numerical core of IncReg (Wang et al., "Structured Pruning for Efficient ConvNets via Incremental
-Regularization", 2019), as in Caffe_IncReg ``Reg_Col`` (reference sections 2.3 and 2.4).
+Regularization", 2019), as in Caffe_IncReg ``Reg_Col`` (docs/pruning.md "IncReg: one iteration of one layer").
 
 Everything here works on **one layer's groups** (columns for the Col unit, rows for the Row unit;
 the math is the same). Per-group state is a 1-D float NumPy array of length G plus a bool
@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, DTypeLike
 #: Δ(j) stays finite (and hugely negative) for any rank j instead of overflowing to −inf.
 MAX_EXPONENT = 50.0
 
-#: Offset that keeps pruned groups at the far left of the running-rank order (reference 2.4).
+#: Offset that keeps pruned groups at the far left of the running-rank order (docs/pruning.md "IncReg: one iteration of one layer").
 PRUNED_RANK_OFFSET = 1_000_000.0
 
 #: Relative tolerance for snapping ``G × ratio`` to an integer before ``ceil``
@@ -257,7 +257,7 @@ def increg_step(scores: ArrayLike, running_rank: ArrayLike, reg: ArrayLike, prun
                 n_p: int, step: int, AA: float, target_eff: float, scheme: int = 1,
                 kk: float = 0.25, kk2: float | None = None, rank_start: int = 0,
                 rank_window: int | None = None) -> IncRegStepResult:
-    """One IncReg iteration for one layer (reference 2.3–2.4), on host arrays.
+    """One IncReg iteration for one layer (docs/pruning.md "IncReg: one iteration of one layer"), on host arrays.
 
     1. rk = stable ascending position of ``scores`` (group L1 norms) with pruned groups first.
     2. Running mean rank of unpruned groups: H ← ((m−1)·H + rk)/m with m = step − rank_start

@@ -1,6 +1,6 @@
 """``Reg_Shape``: learning a smaller rectangular kernel by incremental regularisation.
 
-The kernel-shape idea of Huan Wang's notes (reference section c) with IncReg's regulariser
+The kernel-shape idea of Huan Wang's notes (docs/methods/kernel_shape.md) with IncReg's regulariser
 (Wang et al., IJCNN 2019) instead of GL_Shape's group lasso. The groups are whole kernel rows
 W[:, :, h, :] and columns W[:, :, :, w] of a 2-D convolution (one tap position across all filters
 and channels). Only the **edges of the kept window** — its top and bottom row, left and right
@@ -31,9 +31,10 @@ import numpy as np
 import torch
 
 from prunekit.log import get_logger
-from prunekit.prune.increg_math import scheme1_increment
-from prunekit.prune.kernel_shape import KernelShapeLasso, max_taps
-from prunekit.prune.mask_method import MaskedLayer
+from prunekit.prune.units import SHAPE
+from prunekit.prune.increg.math import scheme1_increment
+from prunekit.prune.methods.kernel_shape import KernelShapeLasso, max_taps
+from prunekit.prune.methods.mask_method import MaskedLayer
 
 EDGES = ("top row", "bottom row", "left column", "right column")
 
@@ -86,6 +87,10 @@ def ranks(scores: np.ndarray, valid: list[bool]) -> np.ndarray:
 
 class KernelShapeIncReg(KernelShapeLasso):
     """Reg_Shape as a solver hook; layer checks and the [app] kernel text come from GL_Shape."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Reg", "Reg-rank")
+    UNITS = (SHAPE,)
 
     def __init__(self, config, solver, net_param, out=None) -> None:
         super().__init__(config, solver, net_param, out)

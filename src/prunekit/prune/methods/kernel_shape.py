@@ -1,6 +1,6 @@
 """``GL_Shape``: learning a smaller rectangular kernel (e.g. 5x5 → 5x2) per convolution.
 
-The kernel-shape idea of Huan Wang's notes (reference section c), with SSL's group lasso
+The kernel-shape idea of Huan Wang's notes (docs/methods/kernel_shape.md), with SSL's group lasso
 (Wen et al., NIPS 2016) as the sparsifier: the groups are whole **kernel rows** W[:, :, h, :]
 and **kernel columns** W[:, :, :, w] of a 2-D convolution, i.e. the same kernel position across
 all filters and all input channels, so that a zeroed row or column shrinks the layer's dense
@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.group_lasso import add_group_lasso_grad_
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod
+from prunekit.prune.units import SHAPE
+from prunekit.prune.methods.group_lasso import add_group_lasso_grad_
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod
 
 
 def max_taps(ratio: float, kh: int, kw: int) -> int:
@@ -50,6 +51,10 @@ def best_window(energy: torch.Tensor, allowed: torch.Tensor, max_taps: int) -> t
 
 
 class KernelShapeLasso(MaskMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("GL",)
+    UNITS = (SHAPE,)
+
     ramp = True
     soft = False
 

@@ -1,7 +1,7 @@
 """IncReg's whole per-iteration step for one layer's columns on the CPU, in one call.
 
 For a ``Reg_Col`` layer whose weights live on the CPU, one call does what ``IncReg`` otherwise
-does in three passes: the column L1 scores, ``increg_math.increg_step`` (ranks, λ, crossers) and
+does in three passes: the column L1 scores, ``increg/math.py: increg_step`` (ranks, λ, crossers) and
 grad += λ⊙w. It runs in the compiled ``_increg_host`` module when that was built at install
 (pip builds it with the system C compiler) and in NumPy otherwise; both do the same IEEE
 operations in the same order, so a run's numbers do not depend on which one ran
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from prunekit.prune.increg_math import increg_step
+from prunekit.prune.increg.math import increg_step
 
 try:  # built by `pip install` from _increg_host.c; without a compiler NumPy does the same
-    from prunekit.prune import _increg_host
+    from prunekit.prune.increg import _increg_host
 except ImportError:  # pragma: no cover - depends on the install
     _increg_host = None
 
@@ -50,12 +50,24 @@ def col_step(w: np.ndarray, grad: np.ndarray | None, running_rank: np.ndarray, r
     the NumPy path). Returns (number newly pruned, their bool mask, the (group, old λ, new λ)
     entries whose λ fell). ``n_p`` must be positive. ``use_c`` forces a backend (tests).
     """
+    step_impl = _STEP if use_c is None else (_col_step_c if use_c else _col_step_numpy)
+    return step_impl(w, grad, running_rank, reg, pruned, table, n_p, step, rank_start,
+                     target_eff, AA, scheme)
+
+
+def _col_step_c(w, grad, running_rank, reg, pruned, table, n_p, step, rank_start, target_eff,
+                AA, scheme):
+    """col_step in the compiled module (``table`` carries AA and the scheme)."""
+    newly = np.zeros(running_rank.size, dtype=bool)
+    num_newly, reduced = _increg_host.col_step(
+        w, grad, running_rank, reg, pruned, table, newly, n_p, step, rank_start, target_eff)
+    return num_newly, newly, reduced
+
+
+def _col_step_numpy(w, grad, running_rank, reg, pruned, table, n_p, step, rank_start,
+                    target_eff, AA, scheme):
+    """col_step in NumPy: the same IEEE operations in the same order as the C module."""
     cols = running_rank.size
-    newly = np.zeros(cols, dtype=bool)
-    if (BACKEND == "c" if use_c is None else use_c):
-        num_newly, reduced = _increg_host.col_step(
-            w, grad, running_rank, reg, pruned, table, newly, n_p, step, rank_start, target_eff)
-        return num_newly, newly, reduced
     result = increg_step(column_scores(w, cols), running_rank, reg, pruned, n_p, step, AA,
                          target_eff, **scheme, rank_start=rank_start)
     reduced = result.reduced_entries()  # reads the old λ: before the in-place copy
@@ -66,3 +78,7 @@ def col_step(w: np.ndarray, grad: np.ndarray | None, running_rank: np.ndarray, r
         g = grad.reshape(-1, cols)
         g += reg.astype(np.float32) * w_term
     return result.num_newly, result.newly_pruned, reduced
+
+
+#: The backend, chosen once at import: the C module where it was built, else NumPy.
+_STEP = _col_step_c if BACKEND == "c" else _col_step_numpy

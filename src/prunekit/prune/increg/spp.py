@@ -1,7 +1,7 @@
 """SPP (``SPP_Col``, ``SPP_Row``; legacy ``PP_*``): structured probabilistic pruning.
 
 Wang et al., "Structured Probabilistic Pruning for Convolutional Neural Network Acceleration"
-(BMVC 2018), with the 2018-03 semantics of the fork's ``PP_Col`` (reference section 2.10).
+(BMVC 2018), with the 2018-03 semantics of the fork's ``PP_Col`` (docs/pruning.md "SPP").
 Each group (column or row) of a layer has a keep probability p, 1 at start. In the 'prune'
 state, every ``prune_interval`` iterations, a discounted L1 score S ← decay·S + ‖w_g‖₁ ranks the
 groups and p ← clip(p − Δ(j), 0, 1) with the scheme-1 curve; p = 0 prunes a group for good.
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune import groups
+from prunekit.prune.units import COL, ROW
 from prunekit.prune.config import PruneConfig
-from prunekit.prune.increg import IncReg
+from prunekit.prune.increg.hook import IncReg
 from prunekit.prune.layer_state import NEVER, PrunedLayer
-from prunekit.prune.spp_math import (
+from prunekit.prune.increg.spp_math import (
     deterministic_mask, sample_group_mask, spp_groups_to_prune, spp_step)
 
 _SEED_MASK = 0x5A5A_5A5A  # the mask stream differs from the data/filler streams of the same seed
@@ -36,6 +36,10 @@ _SEED_MASK = 0x5A5A_5A5A  # the mask stream differs from the data/filler streams
 
 class SPP(IncReg):
     """The ``SPP`` method as a solver hook (one object for the whole net)."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("SPP", "PP")
+    UNITS = (COL, ROW)
 
     def __init__(self, config: PruneConfig, solver, net_param, out: TextIO | None = None) -> None:
         if config.spp_mask_mode not in ("group-wise", "element-wise"):
@@ -51,7 +55,7 @@ class SPP(IncReg):
 
     # ------------------------------------------------------------------ helpers
     def _spread(self, values: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return groups.col_broadcast(values, w) if self.unit == "Col" else groups.row_broadcast(values, w)
+        return self.unit.broadcast(values, w)
 
     def _active(self, layer: PrunedLayer) -> bool:
         return layer.prune_ratio > 0

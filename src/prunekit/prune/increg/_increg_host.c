@@ -5,7 +5,7 @@
    overhead, several times more with the caches cold after the forward/backward; on LeNet-5 that
    was most of the pruning overhead over plain SGD. The Caffe_IncReg fork did this bookkeeping in
    host C++ too. The arithmetic is the same, operation for operation and in the same IEEE
-   precision, as increg_math.increg_step + IncReg's NumPy path (tests/prune/test_increg_host.py
+   precision, as increg/math.py: increg_step + IncReg's NumPy path (tests/prune/test_increg_host.py
    checks bit equality), so a run gives the same numbers with or without this module. Compiled
    with -ffp-contract=off: a fused multiply-add would round differently.
 
@@ -13,7 +13,7 @@
      w, grad   float32 [R*C] C-contiguous (grad written, may be None: no λ⊙w term)
      H, reg    float64 [C]  running mean rank and λ, updated in place
      pruned    bool    [C]  groups pruned before this step (read)
-     table     float64 [>= max(C - num_pruned, 1)]  Δ(j) for j = 0 .. (increg_math.increment_table)
+     table     float64 [>= max(C - num_pruned, 1)]  Δ(j) for j = 0 .. (increg/math.py: increment_table)
      newly     bool    [C]  written: groups pruned by this step
      scores    float32 or float64 [C] instead of w (w = None): the group scores themselves
    Returns (num_newly, [(group, old λ, new λ) for every group whose λ fell]).
@@ -107,7 +107,7 @@ static void add_reg_term(float *g, const float *w, const double *reg, const char
     }
 }
 
-/* The step proper on key (scores as double, length n); see increg_math.increg_step. */
+/* The step proper on key (scores as double, length n); see increg/math.py.increg_step. */
 static PyObject *step(double *key, double *h, double *reg, const char *pruned,
                       const double *table, Py_ssize_t table_len, char *newly, Py_ssize_t n,
                       long n_p, long long step_no, long long rank_start, double target_eff) {

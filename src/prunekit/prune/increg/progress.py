@@ -1,6 +1,6 @@
 """Pruning progress: theoretical speedup and compression from per-layer pruned ratios.
 
-Caffe_IncReg's ``GetPruneProgress`` (reference section 2.8), evaluated after every iteration. It
+Caffe_IncReg's ``GetPruneProgress`` (docs/pruning.md "Progress: MACs and speedup"), evaluated after every iteration. It
 is a *theoretical* account in **MACs** (multiply-accumulates): per registered layer
 
 * base cost ``F_L`` = weight element count × output H×W for a Convolution (the spatial size of
@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from prunekit.prune.units import Unit, unit_named
 
 #: Layer types registered for pruning (same as prunekit.prune.config.PRUNABLE_TYPES).
 CONV = "Convolution"
@@ -103,13 +105,12 @@ class PrunedRatios:
         return cls(num_pruned_col / cost.num_col, num_pruned_row / cost.num_row)
 
 
-def pruned_ratio_for_comparison(unit: str, ratios: PrunedRatios) -> float:
+def pruned_ratio_for_comparison(unit: Unit | str, ratios: PrunedRatios) -> float:
     """The ratio compared with a layer's targets: pc for the Col unit, pr for Row."""
-    if unit == "Col":
-        return ratios.col
-    if unit == "Row":
-        return ratios.row
-    raise ValueError(f"unknown pruning unit {unit!r} (expected 'Col' or 'Row')")
+    try:
+        return unit_named(unit).pick(ratios.col, ratios.row)
+    except ValueError:
+        raise ValueError(f"unknown pruning unit {unit!r} (expected 'Col' or 'Row')") from None
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import torch
 
 from prunekit.errors import PrunekitError
-from prunekit.prune.filter_rank import prune_lowest_rows
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, row_mask
+from prunekit.prune.units import CHANNEL
+from prunekit.prune.methods.filter_rank import prune_lowest_rows
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, row_mask
 
 
 def scale_after(net, conv_name: str):
@@ -37,6 +38,10 @@ def scale_after(net, conv_name: str):
 
 
 class NetworkSlimming(MaskMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Slim",)
+    UNITS = (CHANNEL,)
+
     ramp = True
     soft = False
 

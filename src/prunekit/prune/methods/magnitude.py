@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, count_to_prune
+from prunekit.prune.units import WEIGHT
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune
 
 
 def magnitude_keep(w: torch.Tensor, kept: torch.Tensor, ratio: float) -> tuple[torch.Tensor, float]:
@@ -36,6 +37,10 @@ def magnitude_keep(w: torch.Tensor, kept: torch.Tensor, ratio: float) -> tuple[t
 
 class MagnitudeWeight(MaskMethod):
     """Han's prune/retrain rounds as a solver hook."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Mag",)
+    UNITS = (WEIGHT,)
 
     ramp = True
     soft = False

@@ -5,7 +5,7 @@ Wang et al., "Structured Pruning for Efficient ConvNets via Incremental Regulari
 its own L2 factor λ, raised a little every iteration by an amount Δ(j) that falls with the
 group's importance rank j (a running mean of L1-norm ranks). A group whose λ reaches the
 effective target is pruned: masked on weights, gradients and momentum. The per-iteration
-formulas live in ``increg_math``; the run schedule (prune → losseval → retrain → stage check)
+formulas live in ``increg/math.py``; the run schedule (prune → losseval → retrain → stage check)
 in ``schedule``. This class keeps the per-layer state and applies it at the solver's hooks.
 
 Every iteration costs, per pruned layer, one reduction on the weights' device for the group
@@ -22,20 +22,26 @@ from typing import TextIO
 import numpy as np
 import torch
 
-from prunekit.prune import app_log, groups, increg_host
+from prunekit.prune.units import COL, ROW
+from prunekit.prune import app_log, groups
+from prunekit.prune.increg import host as increg_host
 from prunekit.prune.config import PruneConfig
-from prunekit.prune.increg_math import (
+from prunekit.prune.increg.math import (
     columns_to_prune, effective_target_reg, increg_step, increment_table, scheme2_kk,
     stage_progress)
 from prunekit.prune.layer_state import NEVER, PrunedLayer
-from prunekit.prune.progress import PrunedRatios, layer_costs, prune_progress
+from prunekit.prune.increg.progress import PrunedRatios, layer_costs, prune_progress
 from prunekit.prune.propagation import Propagator
-from prunekit.prune.schedule import Schedule
+from prunekit.prune.increg.schedule import Schedule
 from prunekit.solver.hooks import SolverHook
 
 
 class IncReg(SolverHook):
     """The ``Reg`` method as a solver hook (one object for the whole net)."""
+
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("Reg", "Reg-rank")
+    UNITS = (COL, ROW)
 
     name = "pruning"
 
@@ -46,14 +52,24 @@ class IncReg(SolverHook):
         self.layers = _make_layers(config, solver, net_param)
         self.costs = layer_costs(solver.net)
         self.propagator = Propagator(solver.net, self.layers, config, self.out)
-        self.target_eff = self._target(config.prune_ratio_begin_ave)
+        self.target_eff = self.target_for(config.prune_ratio_begin_ave)
         self.speedup_achieved = False
         self._progress_stale = True
         self._resumed = False  # set when --snapshot loaded the saved masks
         self.schedule = Schedule(self, config, self.out)
 
     # ------------------------------------------------------------------ helpers
-    def _target(self, incre_pr: float) -> float:
+    def progress_changed(self) -> None:
+        """Groups were pruned or restored (a rollback): the speedup is recomputed before the next
+        step. The schedule calls it after every rollback and new stage."""
+        self._progress_stale = True
+
+    def set_stage_increment(self, incre_pr: float) -> None:
+        """A new stage of average increment ``incre_pr``: the effective target λ follows it."""
+        self.target_eff = self.target_for(incre_pr)
+
+    def target_for(self, incre_pr: float) -> float:
+        """The effective target λ of a stage of average increment ``incre_pr`` (docs/pruning.md)."""
         c = self.config
         return effective_target_reg(c.target_reg, incre_pr, cap=c.target_reg_cap,
                                     bottom=c.tr_mul_bottom, standard=c.standard_incre_pr,
@@ -90,13 +106,13 @@ class IncReg(SolverHook):
 
     def _summary_lines(self, solver) -> None:
         """The fork's per-iteration line per layer (``prune_log_verbose: true`` only)."""
-        lr = solver.lr_override if solver.lr_override is not None else solver.rate
+        lr = solver.control.lr(solver.rate)
         for layer in self.layers:
-            count = layer.num_pruned_col if self.unit == "Col" else layer.num_pruned_row
             self.emit(app_log.layer_summary(
-                layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit), count,
+                layer.name, layer.prune_ratio > 0, self.unit, layer.ratio_for(self.unit),
+                self.unit.num_pruned(layer),
                 layer.current_prune_ratio, layer.iter_prune_finished, self.schedule.state, lr,
-                solver.extra_iter_size, self.target_eff))
+                solver.control.extra_iter_size, self.target_eff))
 
     # Gradients and momentum histories do not require grad, so their in-place masks need no
     # torch.no_grad() (which would cost a few µs per hook call, every iteration).
@@ -119,8 +135,7 @@ class IncReg(SolverHook):
         for layer in self.layers:
             if layer.has_pruned:
                 layer.apply_mask_()
-        if solver.lr_override is None:  # the fork freezes the lr at its first value
-            solver.lr_override = solver.rate
+        solver.control.freeze_lr(solver.rate)  # the fork freezes the lr at its first value
         self.schedule.after_update(solver)
 
     def on_snapshot(self, solver, tag: str, paths: tuple[str, str]) -> None:
@@ -130,7 +145,7 @@ class IncReg(SolverHook):
     def _regularise_all(self, solver, layers: list[PrunedLayer]) -> None:
         """One IncReg step for each of ``layers``: rank its groups, update λ, prune the
         crossers, add λ⊙w to its gradient. Column layers on the CPU do it in one call each
-        (increg_host); the others in three passes (the scores of every layer on the device, the
+        (increg/host.py); the others in three passes (the scores of every layer on the device, the
         host bookkeeping of every layer, then every λ⊙w), so that each kind of code runs back to
         back while the CPU caches still hold it. The layers are independent within an
         iteration (propagated pruning waits for the next forward), so results and [app] lines
@@ -151,14 +166,14 @@ class IncReg(SolverHook):
             self._add_reg_grad(layer, layer.weight.detach())
 
     def _on_host(self, layer: PrunedLayer) -> bool:
-        """Whether ``layer`` takes increg_host's one-call CPU path (float32 Col layers)."""
+        """Whether ``layer`` takes increg/host.py's one-call CPU path (float32 Col layers)."""
         w, g = layer.weight, layer.weight.grad
-        return (self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32
+        return (self.unit.has_host_step and w.device.type == "cpu" and w.dtype == torch.float32
                 and w.is_contiguous() and g is not None and g.is_contiguous()
                 and g.dtype == torch.float32)
 
     def _host_step(self, solver, layer: PrunedLayer, n_p: int) -> None:
-        """increg_host.col_step for ``layer``, then its [app] lines and crossers as in _step."""
+        """host.col_step for ``layer``, then its [app] lines and crossers as in _step."""
         if n_p <= 0:
             self.emit(app_log.bug_num_to_prune(n_p))
             return
@@ -188,7 +203,7 @@ class IncReg(SolverHook):
         self._progress_stale = True
 
     def _step(self, solver, layer: PrunedLayer, n_p: int, scores: np.ndarray | None) -> bool:
-        """The host part of one step for ``layer`` (increg_math), its [app] lines, and the
+        """The host part of one step for ``layer`` (increg/math.py), its [app] lines, and the
         pruning of its crossers; False when the layer gets no λ this iteration (n_p ≤ 0)."""
         if n_p <= 0:
             self.emit(app_log.bug_num_to_prune(n_p))
@@ -210,19 +225,17 @@ class IncReg(SolverHook):
         where the weights live, then one copy to the host. On a GPU that copy waits for the
         device every iteration, as the fork did (it ranked the groups in host C++ code). The
         step widens them to float64 exactly, on the host. CPU column scores are summed in
-        increg_host's order, so that a layer gets the same numbers on either path."""
-        if self.unit == "Col" and w.device.type == "cpu" and w.dtype == torch.float32:
+        increg/host.py's order, so that a layer gets the same numbers on either path."""
+        if self.unit.has_host_step and w.device.type == "cpu" and w.dtype == torch.float32:
             return increg_host.column_scores(w.contiguous().numpy(), groups.num_cols(w))
-        scores = groups.column_l1(w) if self.unit == "Col" else groups.row_l1(w)
-        return scores.cpu().numpy()
+        return self.unit.group_l1(w).cpu().numpy()
 
     def _add_reg_grad(self, layer: PrunedLayer, w: torch.Tensor) -> None:
         """grad += λ⊙w for ``layer`` (see add_reg_term_)."""
-        shape = groups.col_view_shape(w) if self.unit == "Col" else groups.row_view_shape(w)
-        add_reg_term_(layer.weight.grad, layer.reg, w, shape)
+        add_reg_term_(layer.weight.grad, layer.reg, w, self.unit.view_shape(w))
 
     def _scheme(self, layer: PrunedLayer) -> dict:
-        if self.unit == "Row" or self.config.if_scheme1_when_reg_rank:
+        if not self.unit.allows_scheme2 or self.config.if_scheme1_when_reg_rank:
             return {"scheme": 1, "kk": self.config.kk}
         progress = stage_progress(layer.ratio_for(self.unit), layer.current_prune_ratio,
                                   self.schedule.last_feasible_ratio(layer))

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, count_to_prune
+from prunekit.prune.units import CHANNEL, COL, ROW
+from prunekit.prune.units import Unit, unit_named
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune
 
 _EPS = 1e-12
 
 
-def group_dims(unit: str, w: torch.Tensor) -> tuple[int, ...]:
+def group_dims(unit: Unit | str, w: torch.Tensor) -> tuple[int, ...]:
     """The weight dimensions one group spans (reduced to compute the group norms)."""
-    if unit == "Row":
-        return tuple(range(1, w.dim()))
-    if unit == "Col":
-        return (0,)
-    return (0,) + tuple(range(2, w.dim()))  # Channel
+    return unit_named(unit).norm_dims(w)
 
 
 def group_norms(w: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -59,6 +57,10 @@ def prune_weakest_groups(w: torch.Tensor, kept: torch.Tensor, dims: tuple[int, .
 
 
 class GroupLasso(MaskMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("GL",)
+    UNITS = (ROW, COL, CHANNEL)
+
     ramp = True
     soft = False
 

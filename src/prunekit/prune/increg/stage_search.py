@@ -1,5 +1,5 @@
 """CheckPruneStage: accept or reject a retrained pruning stage, and size the next one
-(reference section 3.4).
+(docs/pruning.md "Stage check").
 
 Accuracy-floor mode (``acc_borderline > 0``) searches for the sparsest model whose accuracy
 stays at the floor. A stage's score is the mean of the top-3 test accuracies of its retrain

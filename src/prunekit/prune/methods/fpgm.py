@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.filter_rank import RowMethod, rows_of
+from prunekit.prune.units import ROW
+from prunekit.prune.methods.filter_rank import RowMethod, rows_of
 
 
 def distance_sums(w: torch.Tensor, kept_rows: torch.Tensor) -> torch.Tensor:
@@ -22,6 +23,10 @@ def distance_sums(w: torch.Tensor, kept_rows: torch.Tensor) -> torch.Tensor:
 
 
 class FPGM(RowMethod):
+    #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
+    ALIASES = ("FPGM",)
+    UNITS = (ROW,)
+
     ramp = True
     soft = False
 

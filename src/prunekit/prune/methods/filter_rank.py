@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from prunekit.prune.mask_method import MaskedLayer, MaskMethod, count_to_prune, row_mask
+from prunekit.prune.methods.mask_method import MaskedLayer, MaskMethod, count_to_prune, row_mask
 
 
 def rows_of(w: torch.Tensor) -> torch.Tensor:
