@@ -114,55 +114,43 @@ def _setup(plan, x: torch.Tensor):
     return cached
 
 
-def band_width(plan, n_kept: int, r: int) -> int:
-    """Grid positions per band: BAND_BYTES of gathered floats, at least MIN_BAND, at most R."""
-    return min(r, max(MIN_BAND, BAND_BYTES // (4 * n_kept * plan.group)))
+def band_rows(plan, n_kept: int, wq: int) -> int:
+    """Grid rows per band: BAND_BYTES of gathered floats (at least MIN_BAND positions), whole
+    rows so that the band's valid outputs are whole output rows."""
+    return max(1, max(MIN_BAND, BAND_BYTES // (4 * n_kept * plan.group)) // wq)
 
 
 def column_conv_bands(plan, x: torch.Tensor, weight: torch.Tensor, bias, nhwc: bool):
     """(N, C, H, W) -> (N, O, OH, OW) without autograd; ``weight`` (O, n_kept) in the plan's
-    tap-major column order. NHWC output (channels_last memory) when ``nhwc``, else contiguous."""
+    tap-major column order. NHWC output (channels_last memory) when ``nhwc``, else contiguous.
+    Bands are whole rows of one image: the GEMM writes straight into the output's rows (the
+    cropped border columns are dropped from the band, no copy of the whole output)."""
     oh, ow, hq, wq, hs, ws, r, offsets, most = _setup(plan, x)
-    g = plan.group
+    g, n, o = plan.group, x.shape[0], weight.shape[0]
     k = offsets.numel() // g
-    band = band_width(plan, k, r)
+    nr = min(oh, band_rows(plan, k, wq))
+    band = nr * wq
     flat, _ = _working(plan, x, hq, wq, hs, ws, most + band)
     rows = flat.as_strided((flat.numel() - band + 1, band), (1, 1))
     wg = weight.view(g, -1, k)
-    o = weight.shape[0]
-    out = x.new_empty((r, o) if nhwc else (o, r))
-    for q0 in range(0, r, band):
-        width = min(band, r - q0)
-        cols = rows.index_select(0, offsets + q0)
-        if width < band:
-            cols = cols[:, :width]
-        cols = cols.view(g, k, width)
-        if nhwc:
-            target = out[q0:q0 + width]
-            if g == 1:
-                torch.mm(cols[0].t(), wg[0].t(), out=target)
+    res = x.new_empty((n, oh, ow, o) if nhwc else (n, o, oh, ow))
+    for i in range(n):
+        for y0 in range(0, oh, nr):
+            m = min(nr, oh - y0)
+            cols = rows.index_select(0, offsets + (i * hq * wq + y0 * wq))
+            cols = cols.view(g, k, nr, wq)[:, :, :m, :ow]   # (G, k, m, OW)
+            if nhwc:
+                a = cols.permute(0, 2, 3, 1).reshape(g, m * ow, k)
+                target = res[i, y0:y0 + m].view(m * ow, g, -1)
+                if g == 1:
+                    torch.mm(a[0], wg[0].t(), out=target.view(m * ow, -1))
+                else:
+                    target.copy_(torch.bmm(a, wg.transpose(1, 2)).transpose(0, 1))
             else:
-                target.view(width, g, -1).copy_(
-                    torch.bmm(cols.transpose(1, 2), wg.transpose(1, 2)).transpose(0, 1))
-        elif g == 1:
-            torch.mm(wg[0], cols[0], out=out[:, q0:q0 + width])
-        else:
-            out[:, q0:q0 + width] = torch.bmm(wg, cols).view(o, width)
-    n = x.shape[0]
-    if nhwc:
-        y = out.view(n, hq, wq, o)[:, :oh, :ow]
-        res = x.new_empty(n, oh, ow, o)
-        _finish(res, y, bias)
-        return res.permute(0, 3, 1, 2)
-    y = out.view(o, n, hq, wq)[:, :, :oh, :ow].permute(1, 0, 2, 3)
-    res = x.new_empty(n, o, oh, ow)
-    _finish(res, y, None if bias is None else bias.view(-1, 1, 1))
-    return res
+                prod = torch.bmm(wg, cols.reshape(g, k, m * ow))            # (G, O/G, m·OW)
+                res[i, :, y0:y0 + m].copy_(prod.view(o, m, ow))
+    if bias is not None:
+        res.add_(bias if nhwc else bias.view(-1, 1, 1))
+    return res.permute(0, 3, 1, 2) if nhwc else res
 
 
-def _finish(res: torch.Tensor, y: torch.Tensor, bias) -> None:
-    """res = the cropped grid y (+ bias), in res's memory order (one copy)."""
-    if bias is None:
-        res.copy_(y)
-    else:
-        torch.add(y, bias, out=res)
