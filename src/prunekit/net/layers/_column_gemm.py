@@ -18,9 +18,14 @@ Two paths, chosen by the input's memory format, each ending in one GEMM per grou
 * contiguous NCHW: buffer (N, G, n_kept, OH·OW); ``W · buffer`` is (N, num_output, OH·OW) —
   already NCHW.
 
+Inference (no gradient needed, not tracing) of a big layer (whole buffer over 48 MiB) takes
+neither path: it gathers and multiplies cache-sized bands of the reduced im2col
+(prunekit.net.layers._column_bands), faster on a CPU than writing the whole buffer out. Training and export use
+the two paths below.
+
 Forward and backward are written out (:class:`ColumnConvFunction`): autograd through the
-slices would allocate one zero copy of the padded input per tap. With no gradient needed (or
-while tracing for TorchScript / ONNX) the forward runs as plain torch ops: Pad, Slice, Gather,
+slices would allocate one zero copy of the padded input per tap. While tracing for
+TorchScript / ONNX the forward runs as plain torch ops: Pad, Slice, Gather,
 Concat, MatMul, Transpose in ONNX. Device-agnostic: the same code runs on CUDA.
 """
 
@@ -30,6 +35,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from prunekit.net.layers._column_bands import column_conv_bands, use_bands
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,8 @@ def column_conv(plan: ColumnPlan, x: torch.Tensor, weight: torch.Tensor, bias):
     tracing = torch.jit.is_tracing() or torch.jit.is_scripting()
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad))
-    if tracing or not needs_grad:
+    if tracing:
         return column_conv_plain(plan, x, weight, bias)
+    if not needs_grad and use_bands(plan, x):   # big inference layers: cache-sized bands
+        return column_conv_bands(plan, x, weight[:, plan.order], bias, _is_nhwc(x))
     return ColumnConvFunction.apply(x, weight, bias, plan)
