@@ -15,8 +15,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from cli_helpers import run_cli  # noqa: E402
-from importer_helpers import (NETS, onnx_macs, ort_outputs, relative_error,  # noqa: E402
-                              torchvision_onnx)
+from importer_helpers import (NETS, onnx_macs, ort_first_output_per_image,  # noqa: E402
+                              relative_error, torchvision_onnx)
 
 from prunekit import caffe  # noqa: E402
 from prunekit.net.batch_size import with_batch_size  # noqa: E402
@@ -35,7 +35,7 @@ def test_torchvision_net_imports_with_onnxruntime_outputs_and_onnx_macs(name, tm
 
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2,) + shape[1:]).astype(np.float32)
-    want = np.concatenate([ort_outputs(model, x[i:i + 1])[0] for i in range(2)])
+    want = ort_first_output_per_image(model, x)
     net = Net(with_batch_size(caffe.read_net_prototxt(deploy), 2), TEST, source=str(deploy))
     load_caffemodel(net, weights)
     net.eval()

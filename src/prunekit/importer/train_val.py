@@ -86,25 +86,27 @@ def _data_layer(net, image: str, phase: int, source: str, batch: int,
 
 SOLVER_TEMPLATE = """\
 # Solver skeleton written by `prunekit import --train-val` (docs/import.md): fine-tune and
-# prune {net} with Caffe_IncReg's in-solver pruning. Fields: docs/pruning-fields.md.
+# prune {net} with {kind}. Fields: docs/pruning-fields.md.
 net: "{train_val}"
 snapshot_prefix: "{snapshot_prefix}"
 snapshot: 1000
 display: 20
 test_iter: {test_iter}
-test_interval: 1000000      # pruning tests on retrain_test_interval instead
+{test_interval}
 test_initialization: false
 solver_mode: CPU
 
 momentum: 0.9
 base_lr: 0.0005             # ~1/20 of a from-scratch rate: we fine-tune while pruning
 lr_policy: "fixed"
-max_iter: 10000000          # the run ends by itself when pruning and retraining are done
-
-# --------------------------- pruning (Caffe_IncReg fields)
+{max_iter}
+# --------------------------- pruning
 prune_method: "{method}"
-regularization_type: "{method}"
-weight_decay: 0.00025
+{method_fields}"""
+
+#: Caffe_IncReg's in-solver regularisation methods (Reg_*, SPP_*): the run ends by itself.
+REG_FIELDS = """\
+{regularization_type}weight_decay: 0.00025
 AA: 0.00025                 # largest per-iteration increase of a group's reg factor
 target_reg: 2.5             # ~1e4 x AA
 iter_size_prune: 1
@@ -116,11 +118,38 @@ losseval_interval: 1000
 retrain_test_interval: 500
 """
 
+#: The method zoo (L1_Row, FPGM_Row, Mag_Weight, ...): masks in rounds, then retraining until
+#: max_iter (the lenet5 solver_l1_row.prototxt layout).
+ROUND_FIELDS = """\
+weight_decay: 0.00025
+prune_rounds: 1             # round r at iteration (r-1) x prune_interval
+prune_interval: 1000
+"""
+
+#: The regularization_type values the solver knows besides L1/L2 (solver validation).
+REGULARIZATION_TYPES = ("Reg_Col", "Reg_Row", "Reg-rank_Col", "Reg-rank_Row")
+
 
 def solver_text(train_val: str, snapshot_prefix: str, method: str, test_iter: int,
                 net: str) -> str:
-    """The solver skeleton (checked to parse as a SolverParameter)."""
+    """The solver skeleton (checked to parse as a SolverParameter): Caffe_IncReg's fields for
+    the regularisation methods (Reg_*, SPP_*), prune rounds for the mask methods (whose
+    ``regularization_type`` stays the default L2: "L1_Row" is no regularisation)."""
+    if method.startswith(("Reg", "SPP")):
+        reg = f'regularization_type: "{method}"\n' if method in REGULARIZATION_TYPES else ""
+        fields, kind = REG_FIELDS.format(regularization_type=reg), \
+            "Caffe_IncReg's in-solver pruning"
+        max_iter = "max_iter: 10000000          # the run ends by itself when pruning and " \
+                   "retraining are done\n"
+        test_interval = "test_interval: 1000000      # pruning tests on retrain_test_interval " \
+                        "instead"
+    else:
+        fields, kind = ROUND_FIELDS, "a mask method's prune rounds"
+        max_iter = "max_iter: 10000               # retraining after the last round: your budget\n"
+        test_interval = "test_interval: 1000"
     text = SOLVER_TEMPLATE.format(train_val=train_val, snapshot_prefix=snapshot_prefix,
-                                  method=method, test_iter=test_iter, net=net)
+                                  method=method, test_iter=test_iter, net=net, kind=kind,
+                                  max_iter=max_iter, test_interval=test_interval,
+                                  method_fields=fields)
     caffe.parse_solver_text(text, "<solver skeleton>")
     return text
