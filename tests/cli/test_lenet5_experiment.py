@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -41,14 +42,29 @@ def _conv_speedup(model: Path) -> float:
     return dense / left
 
 
+def _run_train_sh(root: Path, env: dict[str, str], timeout: float = 900
+                  ) -> subprocess.CompletedProcess:
+    """train.sh in its own process group: on a timeout the whole group is killed, so the
+    ``prunekit train`` it started does not outlive the test (subprocess.run kills only ``sh``)."""
+    proc = subprocess.Popen(["sh", "compression_experiments/lenet5/train.sh"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def _run(root: Path, solver: str) -> tuple[str, str, str]:
     """train.sh with ``solver``: (acc log, prune log, train.sh's own stderr)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                SOLVER=solver)
     before = set((root / "compression_experiments/lenet5/weights").glob("log_*_acc.txt")) \
         if (root / "compression_experiments/lenet5/weights").is_dir() else set()
-    proc = subprocess.run(["sh", "compression_experiments/lenet5/train.sh"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = _run_train_sh(root, env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     weights = root / "compression_experiments/lenet5/weights"
     new = sorted(set(weights.glob("log_*_acc.txt")) - before)
