@@ -34,7 +34,6 @@ Writes benchmarks/results/<date>T<hhmm>Z_<machine>_column_speedup_<model>_b<batc
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import statistics
@@ -45,6 +44,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_files import write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -275,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
               "device": str(device), "torch": torch.__version__, "command": command,
               "batch": args.batch, "rounds": args.rounds, "layer_rounds": args.layer_rounds,
               "iterations": args.iterations, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    write_results(stem, record, lines)
     return 0
 
 

@@ -29,7 +29,6 @@ Writes benchmarks/results/<date>T<hhmm>Z_<machine>_data_throughput_b<batch>.json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -44,6 +43,9 @@ import cv2
 import lmdb
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_files import write_results  # noqa: E402
 
 from prunekit.caffe import array_to_blob, array_to_datum, caffe_pb2, parse_text, write_binaryproto
 from prunekit.data.data_layer import DataLayer
@@ -243,9 +245,7 @@ def main(argv: list[str] | None = None) -> int:
               "images": args.images, "batches": args.batches, "rounds": args.rounds,
               "source": f"{SIZE}x{SIZE} JPEG quality 95", "crop": CROP, "rows": rows,
               "checks": checks, "loadavg_before": load_before, "loadavg_after": load_after}
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    write_results(stem, record, lines)
     return 0 if all(checks.values()) else 1
 
 

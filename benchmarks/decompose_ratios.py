@@ -17,7 +17,6 @@ Writes benchmarks/results/<date>T<hhmm>Z_<machine>_decompose_ratios.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import sys
@@ -25,6 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_files import write_results  # noqa: E402
 
 from prunekit import caffe
 from prunekit.decompose.auto import auto_ranks
@@ -99,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"date": now.isoformat(timespec="seconds"), "machine": machine,
               "torch": torch.__version__, "command": command, "batch": 1, "seed": args.seed,
               "units": "dense conv MACs / decomposed conv MACs, per image", "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    write_results(stem, record, lines)
     return 0
 
 

@@ -27,7 +27,6 @@ Writes benchmarks/results/<date>T<hhmm>Z_<machine>_decompose_speedup_<model>_b<b
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shlex
 import sys
@@ -36,6 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_files import write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -159,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               "device": str(device), "torch": torch.__version__, "command": command,
               "note": args.note, "batch": args.batch, "rounds": args.rounds,
               "iterations": args.iterations, "rows": rows}
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {stem}.json and .md")
+    write_results(stem, record, lines)
     return 0
 
 
