@@ -7,7 +7,7 @@ import numpy as np
 
 from prunekit.caffe import caffe_pb2
 from prunekit.errors import PrunekitError
-from prunekit.importer.naming import LayerNames
+from prunekit.importer.naming import LayerNames, unique_name
 from prunekit.importer.onnx_graph import Graph
 
 
@@ -87,9 +87,4 @@ class Builder:
         self.blobs[lp.name] = [np.array(a, dtype=np.float32, order="C") for a in arrays]
 
     def _fresh_blob(self, base: str) -> str:
-        name, k = base, 1
-        while name in self._blob_names:
-            k += 1
-            name = f"{base}_{k}"
-        self._blob_names.add(name)
-        return name
+        return unique_name(base, self._blob_names)

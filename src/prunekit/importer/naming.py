@@ -51,9 +51,14 @@ class LayerNames:
 
     def fresh(self, base: str) -> str:
         """``base``, or ``base_2``, ``base_3`` ... if taken."""
-        name, k = base, 1
-        while name in self._used:
-            k += 1
-            name = f"{base}_{k}"
-        self._used.add(name)
-        return name
+        return unique_name(base, self._used)
+
+
+def unique_name(base: str, used: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3`` ... whichever is not in ``used`` yet; it is added."""
+    name, k = base, 1
+    while name in used:
+        k += 1
+        name = f"{base}_{k}"
+    used.add(name)
+    return name
