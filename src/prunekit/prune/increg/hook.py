@@ -25,7 +25,7 @@ import torch
 from prunekit.prune.units import COL, ROW
 from prunekit.prune import app_log, groups
 from prunekit.prune.increg import host as increg_host
-from prunekit.prune.config import PruneConfig
+from prunekit.prune.increg.config import RegConfig, StageConfig
 from prunekit.prune.increg.math import (
     columns_to_prune, effective_target_reg, increg_step, increment_table, scheme2_kk,
     stage_progress)
@@ -41,11 +41,12 @@ class IncReg(SolverHook):
 
     #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
     ALIASES = ("Reg", "Reg-rank")
+    CONFIG = RegConfig
     UNITS = (COL, ROW)
 
     name = "pruning"
 
-    def __init__(self, config: PruneConfig, solver, net_param, out: TextIO | None = None) -> None:
+    def __init__(self, config: StageConfig, solver, net_param, out: TextIO | None = None) -> None:
         self.config = config
         self.unit = config.unit
         self.out = out or sys.stdout
@@ -345,7 +346,7 @@ def add_reg_term_torch_(grad: torch.Tensor, reg: np.ndarray, w: torch.Tensor,
     grad.add_(torch.from_numpy(reg).to(w.device, w.dtype).reshape(shape) * w)
 
 
-def _make_layers(config: PruneConfig, solver, net_param) -> list[PrunedLayer]:
+def _make_layers(config: StageConfig, solver, net_param) -> list[PrunedLayer]:
     settings = config.layer_settings(net_param)
     ratios = config.initial_prune_ratios(settings)
     blob_index = {(b.layer, b.index): i for i, b in enumerate(solver.blobs)}
