@@ -66,10 +66,42 @@ def test_new_solver_fields_numbers_and_defaults():
         value = getattr(empty, name)
         assert (value == default if isinstance(default, str)
                 else value == pytest.approx(default, rel=1e-7)), name
-    # the config sees the defaults as the decimals the fork compiled in
-    c = config()
+    # each family's config sees the defaults as the decimals the fork compiled in
+    configs = [config(), config(SPP), config(ZOO)]
     for name, (_, default) in NEW_FIELDS.items():
-        assert getattr(c, name) == default, name
+        readers = [c for c in configs if name in c.fields]
+        assert readers, name
+        for c in readers:
+            assert getattr(c, name) == default, (c.prune_method, name)
+
+
+SPP = 'prune_method: "SPP_Col" regularization_type: "L2"'
+ZOO = 'prune_method: "L1_Row" regularization_type: "L2" acc_borderline: -1'
+
+
+@pytest.mark.parametrize("extra, cls, family", [
+    ("", "RegConfig", "Reg"), (SPP, "SppConfig", "SPP"), (ZOO, "ZooConfig", "L1"),
+    ('prune_method: "Reg_Shape" regularization_type: "L2"', "RegShapeConfig", "Reg_Shape"),
+    ('prune_method: "GL_Shape" regularization_type: "L2" sparsity_lambda: 1e-4', "ZooConfig",
+     "GL_Shape"),
+])
+def test_family_config_holds_exactly_its_fields(extra, cls, family):
+    """A family's config has one attribute per field prune/family_fields.py lists for it, and
+    none for the fields other families read."""
+    from prunekit.prune.config_fields import attr_name
+    from prunekit.prune.family_fields import FAMILY_FIELDS, PRUNE_FIELDS
+    c = config(extra)
+    assert type(c).__name__ == cls
+    assert c.fields == tuple(attr_name(f) for f in FAMILY_FIELDS[family])
+    for field in PRUNE_FIELDS:
+        assert hasattr(c, attr_name(field)) == (field in FAMILY_FIELDS[family]), field
+    with pytest.raises(AttributeError):
+        c.aa = 1.0
+
+
+def test_presence_field_is_none_when_unset():
+    assert config().baseline_acc is None
+    assert config("baseline_acc: 0.99").baseline_acc == 0.99
 
 
 def test_new_fields_parse_from_text():
@@ -291,3 +323,11 @@ def test_docs_list_every_pruning_field():
     assert len(solver_fields) == 19 + 21
     for name in solver_fields + layer_fields + ["regularization_type"]:
         assert f"`{name}`" in doc, name
+
+
+def test_prune_interval_checked_where_read():
+    """SPP and the zoo read prune_interval and refuse 0; Reg does not read it (a warning, from
+    prune/family_fields.py, says it is ignored)."""
+    assert "prune_interval must be >= 1 (got 0)" in error(SPP + " prune_interval: 0")
+    assert "prune_interval must be >= 1 (got 0)" in error(ZOO + " prune_interval: 0")
+    assert not hasattr(config("prune_interval: 0"), "prune_interval")

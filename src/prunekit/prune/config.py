@@ -1,16 +1,23 @@
-"""Pruning configuration: the solver's Caffe_IncReg fields and the net's ``prune_param``, checked.
+"""Pruning configuration: the solver's pruning fields and the net's ``prune_param``, checked.
 
 Caffe_IncReg read its settings straight from the protobuf messages while it ran, so a mistake
 (a method name that matches nothing, ``retrain_test_interval: 0``, a missing ``prune_ratio_step``)
 showed up hours later as a hang, an abort or a run that pruned nothing (docs/pruning.md,
-"Departures from the fork"). :class:`PruneConfig` reads the SolverParameter once, up front, and raises
+"Departures from the fork"). :meth:`PruneConfig.from_solver` reads the SolverParameter once, up
+front, into the config class of the chosen method's family, which raises
 :class:`~prunekit.errors.PrunekitError` naming the file, the field and the value for each of
 those. ``docs/pruning-fields.md`` lists every field.
 
-Naming: attributes are the proto field names in lower case (``AA`` → ``aa``, ``IF_eswpf`` →
-``if_eswpf``, ``compRatio`` → ``comp_ratio``). Float fields are returned as the shortest decimal
-that rounds to the stored float32 (``0.1``, not ``0.10000000149011612``), i.e. what the prototxt
-says.
+This module holds what every family shares (the method, unit and plain decay, the run mode, the
+per-layer settings). The families and their config classes:
+* ``Reg_Col``/``Reg_Row`` and ``SPP_*``: prune/increg/config.py (RegConfig, SppConfig, the fork's
+  stage schedule);
+* ``Reg_Shape``: prune/increg/config.py (RegShapeConfig);
+* the mask-in-rounds zoo (Mag, L1, FPGM, SFP, GL, GL_Shape, Slim): prune/methods/config.py.
+Each method class names its config class (``CONFIG``); the fields a family reads are listed once,
+in prune/family_fields.py, and read from the SolverParameter descriptor by
+prune/config_fields.py (``AA`` → ``aa``, ``compRatio`` → ``comp_ratio``; floats as the decimal
+the prototxt wrote). A family config has no attribute for a field its family does not read.
 
 Departures from the fork:
 * The method is chosen by ``prune_method`` alone. ``regularization_type: "Reg_Col"`` (how the fork
@@ -24,19 +31,18 @@ Departures from the fork:
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import ClassVar, NoReturn
 
 from prunekit.errors import PrunekitError
 from prunekit.net.state_rules import layer_included
-from prunekit.prune.family_fields import warn_unused_fields
-from prunekit.prune.units import ROW, SHAPE, Unit, unit_named
+from prunekit.prune.config_fields import f32 as _f32
+from prunekit.prune.config_fields import read_fields
+from prunekit.prune.family_fields import FAMILY_FIELDS, family_of, warn_unused_fields
+from prunekit.prune.units import Unit, unit_named
 
 TRAIN = 0  # caffe.Phase values, as in prunekit.net.layers.base
 TEST = 1
 
-#: The method zoo (docs/methods/): masks set in rounds, training runs to max_iter.
-ZOO_METHODS = ("Mag", "L1", "FPGM", "SFP", "GL", "Slim")
 #: Layer types that are registered for pruning (every one of them, in prototxt order).
 PRUNABLE_TYPES = ("Convolution", "InnerProduct")
 #: The run states of the stage machine (docs/pruning.md "The run state machine").
@@ -63,11 +69,6 @@ def _accepted_methods() -> str:
     return f'{names} or "None"'
 
 
-def _f32(value: float) -> float:
-    """The decimal a prototxt wrote for a float field (shortest round-trip of the float32)."""
-    return float(str(np.float32(value)))
-
-
 @dataclass(frozen=True)
 class LayerPruneSetting:
     """One registered layer (Convolution or InnerProduct of the TRAIN net), in prototxt order.
@@ -85,58 +86,37 @@ class LayerPruneSetting:
     if_update_row_col: bool
 
 
-@dataclass(frozen=True)
 class PruneConfig:
-    """Validated pruning settings of one solver. Build with :meth:`from_solver`."""
+    """Validated pruning settings of one solver: the shared part of every family's config.
+
+    Build with :meth:`from_solver`, which returns the family's own class (a subclass). Besides
+    ``source``, ``prune_method`` (canonical "<method>_<unit>", e.g. "Reg_Col"), ``method``
+    ("Reg", "SPP", "L1", ...), ``unit`` (prune/units.py) and ``decay_type`` (the plain decay added
+    for every parameter: "L2" or "L1"), an instance has one read-only attribute per field its
+    family reads (prune/family_fields.py), named as prune/config_fields.py says.
+    """
 
     source: str
-    prune_method: str          # canonical "<method>_<unit>", e.g. "Reg_Col"
-    method: str                # "Reg" or "SPP"
-    unit: Unit                 # prune/units.py: COL, ROW, SHAPE, CHANNEL or WEIGHT
-    decay_type: str            # plain decay added for every parameter: "L2" or "L1"
-    # fork fields (docs/pruning-fields.md "Solver fields from Caffe_IncReg")
-    aa: float
-    target_reg: float
-    speedup: float
-    comp_ratio: float
-    acc_borderline: float
-    baseline_acc: float | None
-    retrain_test_interval: int
-    losseval_interval: int
-    if_update_row_col: bool
-    if_eswpf: bool
-    if_speedup_count_fc: bool
-    if_compr_count_conv: bool
-    if_scheme1_when_reg_rank: bool
-    if_use_acc1: bool
-    iter_size_prune: int
-    iter_size_losseval: int
-    iter_size_retrain: int
-    iter_size_final_retrain: int
-    # the fork's constants, now fields
-    kk: float = 0.25
-    prune_interval: int = 1
-    prune_begin_iter: int = -1
-    prune_ratio_begin_ave: float = 0.2
-    standard_sparsity: float = 0.5
-    mul_lr_decay: float = 0.1
-    max_cnt_lr_decay: int = 4
-    accuracy_gap_threshold: float = 5e-4
-    incre_pr_bottomline: float = 0.01
-    cnt_after_max_acc: int = 4
-    coeff_acc_2_pr: float = 10.0
-    tr_mul_bottom: float = 0.25
-    standard_incre_pr: float = 0.05
-    target_reg_cap: float = 10.0
-    # method zoo (docs/methods/)
-    prune_rounds: int = 1
-    sparsity_lambda: float = 0.0
-    # prunekit options
-    prune_log_verbose: bool = False
-    rank_restart_each_stage: bool = False
-    spp_score_decay: float = 0.9
-    spp_delta: float = 0.0
-    spp_mask_mode: str = "group-wise"
+    prune_method: str
+    method: str
+    unit: Unit
+    decay_type: str
+    acc_borderline: float   # read by every family (accuracy-floor mode, or its refusal)
+
+    def __init__(self, source: str, prune_method: str, method: str, unit: Unit, decay_type: str,
+                 fields: dict[str, object]) -> None:
+        values = dict(source=source, prune_method=prune_method, method=method, unit=unit,
+                      decay_type=decay_type, **fields)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "fields", tuple(fields))
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only (tried to set {name})")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in ("prune_method", *self.fields))
+        return f"{type(self).__name__}({shown})"
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -145,158 +125,30 @@ class PruneConfig:
 
         ``source_path`` names the solver file in error messages. Raises PrunekitError for an
         unknown or conflicting method, and for settings that would hang or never prune
-        (docs/pruning-fields.md, "Validation").
+        (docs/pruning-fields.md, "Validation"). The config is the class the method declares
+        (its ``CONFIG``), filled with exactly the fields its family reads.
         """
-        src = source_path
-        method, unit, decay = _resolve_method(param, src)
+        method, unit, decay = _resolve_method(param, source_path)
         if method is None:
             return None
-        f = param
-        values = dict(
-            source=src, prune_method=f"{method}_{unit}", method=method, unit=unit_named(unit),
-            decay_type=decay,
-            aa=_f32(f.AA), target_reg=_f32(f.target_reg), speedup=_f32(f.speedup),
-            comp_ratio=_f32(f.compRatio), acc_borderline=_f32(f.acc_borderline),
-            baseline_acc=_f32(f.baseline_acc) if f.HasField("baseline_acc") else None,
-            retrain_test_interval=int(f.retrain_test_interval),
-            losseval_interval=int(f.losseval_interval),
-            if_update_row_col=bool(f.IF_update_row_col), if_eswpf=bool(f.IF_eswpf),
-            if_speedup_count_fc=bool(f.IF_speedup_count_fc),
-            if_compr_count_conv=bool(f.IF_compr_count_conv),
-            if_scheme1_when_reg_rank=bool(f.IF_scheme1_when_Reg_rank),
-            if_use_acc1=bool(f.IF_use_acc1),
-            iter_size_prune=int(f.iter_size_prune), iter_size_losseval=int(f.iter_size_losseval),
-            iter_size_retrain=int(f.iter_size_retrain),
-            iter_size_final_retrain=int(f.iter_size_final_retrain),
-            kk=_f32(f.kk), prune_interval=int(f.prune_interval),
-            prune_begin_iter=int(f.prune_begin_iter),
-            prune_ratio_begin_ave=_f32(f.prune_ratio_begin_ave),
-            standard_sparsity=_f32(f.standard_sparsity), mul_lr_decay=_f32(f.mul_lr_decay),
-            max_cnt_lr_decay=int(f.max_cnt_lr_decay),
-            accuracy_gap_threshold=_f32(f.accuracy_gap_threshold),
-            incre_pr_bottomline=_f32(f.incre_pr_bottomline),
-            cnt_after_max_acc=int(f.cnt_after_max_acc), coeff_acc_2_pr=_f32(f.coeff_acc_2_pr),
-            tr_mul_bottom=_f32(f.tr_mul_bottom), standard_incre_pr=_f32(f.standard_incre_pr),
-            target_reg_cap=_f32(f.target_reg_cap),
-            prune_log_verbose=bool(f.prune_log_verbose),
-            rank_restart_each_stage=bool(f.rank_restart_each_stage),
-            spp_score_decay=_f32(f.spp_score_decay), spp_delta=_f32(f.spp_delta),
-            spp_mask_mode=str(f.spp_mask_mode),
-            prune_rounds=int(f.prune_rounds), sparsity_lambda=_f32(f.sparsity_lambda),
-        )
-        config = cls(**values)
-        config._validate()
-        warn_unused_fields(param, method, config.prune_method, src)
+        prune_method = f"{method}_{unit}"
+        from prunekit.prune.registry import config_class  # the method classes import this module
+        family_cls = config_class(method, prune_method)
+        fields = read_fields(param, FAMILY_FIELDS[family_of(method, prune_method)])
+        config = family_cls(source_path, prune_method, method, unit_named(unit), decay, fields)
+        config.validate()
+        warn_unused_fields(param, method, prune_method, source_path)
         return config
 
-    def _validate(self) -> None:
-        def fail(msg: str) -> None:
-            raise PrunekitError(f"{self.source}: {msg}")
+    def fail(self, msg: str) -> NoReturn:
+        """Raise the one-line error about this solver file."""
+        raise PrunekitError(f"{self.source}: {msg}")
 
-        if self.method in ZOO_METHODS:
-            self._validate_zoo(fail)
-            return
-        if self.method == "Reg":
-            if not self.aa > 0:
-                fail(f"AA must be > 0 with prune_method '{self.prune_method}' (got {self.aa}); "
-                     "it is the largest per-iteration increment of a group's regularisation "
-                     "factor, about weight_decay")
-            if not self.target_reg > 0:
-                fail(f"target_reg must be > 0 with prune_method '{self.prune_method}' "
-                     f"(got {self.target_reg}); a group is pruned once its factor reaches it, "
-                     "about 5e3 to 1e4 x AA")
-            if self.unit is SHAPE:
-                self._validate_reg_shape(fail)
-                return
-        elif self.method == "SPP":
-            if not self.aa > 0:
-                fail(f"AA must be > 0 with prune_method '{self.prune_method}' (got {self.aa}); "
-                     "it is the largest per-iteration drop of a group's keep probability")
-            if not 0 <= self.spp_score_decay <= 1:
-                fail(f"spp_score_decay must be in [0, 1] (got {self.spp_score_decay})")
-            if not 0 <= self.spp_delta < 1:
-                fail(f"spp_delta must be in [0, 1) (got {self.spp_delta})")
-            if self.spp_mask_mode not in SPP_MASK_MODES:
-                fail(f"spp_mask_mode '{self.spp_mask_mode}' is not one of "
-                     + ", ".join(SPP_MASK_MODES))
-            if self.spp_mask_mode == "channel-wise" and self.unit is not ROW:
-                fail("spp_mask_mode 'channel-wise' needs the Row unit "
-                     f"(prune_method is '{self.prune_method}')")
-        if self.retrain_test_interval <= 0:
-            fail(f"retrain_test_interval must be > 0 (got {self.retrain_test_interval}); "
-                 "with 0 retraining never tests and never ends")
-        if self.losseval_interval < 0:
-            fail(f"losseval_interval must be >= 0 (got {self.losseval_interval}); a negative "
-                 "value is never reached, so retraining would never start")
-        if self.acc_borderline > 0:
-            if self.acc_borderline >= 1:
-                fail(f"acc_borderline must be below 1 (got {self.acc_borderline}); accuracies "
-                     "are fractions")
-            if self.baseline_acc is None:
-                fail(f"acc_borderline: {self.acc_borderline} (accuracy-floor mode) needs "
-                     "baseline_acc, the accuracy of the unpruned model")
-            if self.baseline_acc < self.acc_borderline:
-                fail(f"baseline_acc ({self.baseline_acc}) must be >= acc_borderline "
-                     f"({self.acc_borderline})")
-        for name in ("iter_size_prune", "iter_size_losseval", "iter_size_retrain",
-                     "iter_size_final_retrain", "prune_interval"):
-            if getattr(self, name) < 1:
-                fail(f"{name} must be >= 1 (got {getattr(self, name)})")
-        if not self.speedup > 1:
-            fail(f"speedup must be > 1 (got {self.speedup}); a target of 1 or less is met at "
-                 "once and ends every stage before it prunes (old fork configs defaulted to 0)")
-        if not self.comp_ratio > 0:
-            fail(f"compRatio must be > 0 (got {self.comp_ratio})")
-        if not 0 < self.kk < 1:
-            fail(f"kk must be in (0, 1) (got {self.kk})")
-        checks = [
-            ("prune_ratio_begin_ave", 0 < self.prune_ratio_begin_ave < 1, "in (0, 1)"),
-            ("standard_sparsity", self.standard_sparsity > 0, "> 0"),
-            ("mul_lr_decay", 0 < self.mul_lr_decay < 1, "in (0, 1)"),
-            ("max_cnt_lr_decay", self.max_cnt_lr_decay >= 0, ">= 0"),
-            ("accuracy_gap_threshold", self.accuracy_gap_threshold >= 0, ">= 0"),
-            ("incre_pr_bottomline", self.incre_pr_bottomline > 0, "> 0"),
-            ("cnt_after_max_acc", self.cnt_after_max_acc >= 0, ">= 0"),
-            ("coeff_acc_2_pr", self.coeff_acc_2_pr > 0, "> 0"),
-            ("tr_mul_bottom", -0.5 < self.tr_mul_bottom < 1, "in (-0.5, 1)"),
-            ("target_reg_cap", self.target_reg_cap > 0, "> 0"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                fail(f"{name} must be {rule} (got {getattr(self, name)})")
-        if not self.standard_incre_pr > self.incre_pr_bottomline:
-            fail(f"standard_incre_pr ({self.standard_incre_pr}) must be greater than "
-                 f"incre_pr_bottomline ({self.incre_pr_bottomline})")
+    def validate(self) -> None:
+        """Check the family's fields; each family config overrides this."""
+        raise NotImplementedError(f"{type(self).__name__} does not validate its fields")
 
-    def _validate_reg_shape(self, fail) -> None:
-        """Reg_Shape reads AA, target_reg, kk and prune_begin_iter; the stage fields of
-        Reg_Col/Reg_Row are not used."""
-        if self.acc_borderline > 0:
-            fail(f"acc_borderline: {self.acc_borderline} (accuracy-floor mode) is not available "
-                 f"with prune_method '{self.prune_method}'; set acc_borderline: -1 and give "
-                 "prune_ratio per layer (the share of kernel taps to remove)")
-        if not 0 < self.kk < 1:
-            fail(f"kk must be in (0, 1) (got {self.kk})")
-
-    def _validate_zoo(self, fail) -> None:
-        """The fields the method zoo reads (docs/methods/README.md); the fork's stage fields
-        are not used by these methods."""
-        pm = self.prune_method
-        if self.acc_borderline > 0:
-            fail(f"acc_borderline: {self.acc_borderline} (accuracy-floor mode) is not available "
-                 f"with prune_method '{pm}'; set acc_borderline: -1 and give prune_ratio per layer")
-        if self.prune_rounds < 1:
-            fail(f"prune_rounds must be >= 1 (got {self.prune_rounds})")
-        if self.prune_interval < 1:
-            fail(f"prune_interval must be >= 1 (got {self.prune_interval}); it is the number of "
-                 "iterations between pruning rounds")
-        if self.sparsity_lambda < 0:
-            fail(f"sparsity_lambda must be >= 0 (got {self.sparsity_lambda})")
-        if self.method in ("GL", "Slim") and not self.sparsity_lambda > 0:
-            fail(f"sparsity_lambda must be > 0 with prune_method '{pm}' (got "
-                 f"{self.sparsity_lambda}); it is the sparsity penalty's strength, about 1e-4")
-
-    # ------------------------------------------------------------------ modes and states
+    # ------------------------------------------------------------------ modes
     @property
     def mode(self) -> str:
         """GIVEN_RATIO ("given prune ratio, get best accuracy") when acc_borderline <= 0, else
@@ -307,21 +159,11 @@ class PruneConfig:
     def given_ratio_mode(self) -> bool:
         return self.mode == GIVEN_RATIO
 
-    def iter_size_for_state(self, state: str) -> int:
-        """Extra gradient-accumulation factor of a run state (docs/pruning.md "The run state machine").
-
-        In given-ratio mode losseval and retrain use ``iter_size_final_retrain``, as in the fork.
-        The factor multiplies the solver's own ``iter_size``.
-        """
-        if state == "prune":
-            return self.iter_size_prune
-        if state == "final_retrain":
-            return self.iter_size_final_retrain
-        if state == "losseval":
-            return self.iter_size_final_retrain if self.given_ratio_mode else self.iter_size_losseval
-        if state == "retrain":
-            return self.iter_size_final_retrain if self.given_ratio_mode else self.iter_size_retrain
-        raise ValueError(f"unknown prune state {state!r} (expected one of {', '.join(STATES)})")
+    @property
+    def solver_update_row_col(self) -> bool:
+        """The solver-wide IF_update_row_col switch; families that do not read that field
+        (no neighbour propagation of their own) leave each layer's flag as it is."""
+        return True
 
     # ------------------------------------------------------------------ layers
     def layer_settings(self, net_param, phase: int = TRAIN, *, level: int = 0,
@@ -363,29 +205,9 @@ class PruneConfig:
                     "layer never prunes")
             settings.append(LayerPruneSetting(
                 lp.name, lp.type, ratio, step,
-                bool(pp.IF_update_row_col) and self.if_update_row_col))
+                bool(pp.IF_update_row_col) and self.solver_update_row_col))
         return settings
 
-    def initial_prune_ratio(self, setting: LayerPruneSetting) -> float:
-        """current_prune_ratio of a layer at the start of stage 1 (docs/pruning.md "Configuration in one paragraph").
-
-        Given-ratio mode: prune_ratio. Accuracy-floor mode:
-        min(prune_ratio_step · prune_ratio_begin_ave / standard_sparsity, prune_ratio)
-        (0.4 × step with the default constants).
-        """
-        if self.given_ratio_mode:
-            return setting.prune_ratio
-        # rounded so that 0.75·0.2/0.5 = 0.30000000000000004 becomes 0.3, a ratio that 150 of
-        # 500 columns reach exactly (the stage would never finish otherwise)
-        return round(min(self.stage_prune_ratio_increment(setting, self.prune_ratio_begin_ave),
-                         setting.prune_ratio), 9)
-
-    def initial_prune_ratios(self, settings: list[LayerPruneSetting]) -> list[float]:
-        return [self.initial_prune_ratio(s) for s in settings]
-
-    def stage_prune_ratio_increment(self, setting: LayerPruneSetting, incre_pr: float) -> float:
-        """A layer's share of an average stage increment: incre_pr / standard_sparsity · step."""
-        return incre_pr / self.standard_sparsity * setting.prune_ratio_step
 
 
 def _split_method(value: str, field: str, src: str) -> tuple[str, str]:

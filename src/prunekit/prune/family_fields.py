@@ -41,6 +41,9 @@ FAMILY_FIELDS: dict[str, tuple[str, ...]] = {
     "GL": NO_STAGES + ("sparsity_lambda",), "GL_Shape": NO_STAGES + ("sparsity_lambda",),
     "Slim": NO_STAGES + ("sparsity_lambda",),
 }
+#: Fields a family config reads as None when the solver leaves them unset: the code tests their
+#: presence (baseline_acc has no default; accuracy-floor mode needs it given).
+PRESENCE = ("baseline_acc",)
 #: Every pruning field some family reads: the ones checked for being set in vain.
 PRUNE_FIELDS = tuple(sorted({f for fields in FAMILY_FIELDS.values() for f in fields}))
 

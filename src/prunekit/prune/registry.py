@@ -2,8 +2,9 @@
 "Reg_Col"), full names first.
 
 Adding a method = one new file with a SolverHook class that declares its ``ALIASES`` (spellings of
-the method part) and ``UNITS`` (prune/units.py) + one line here; ``config.py`` accepts a
-``prune_method`` by what the classes declare (``declared``).
+the method part), ``UNITS`` (prune/units.py) and ``CONFIG`` (its family's config class, a
+prune/config.py PruneConfig) + one line here; ``config.py`` accepts a ``prune_method`` by what the
+classes declare (``declared``) and builds the class's ``CONFIG`` (``config_class``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def declared() -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
             aliases.setdefault(spelling, method)
         units[method] = units.get(method, ()) + tuple(str(u) for u in cls.UNITS)
     return aliases, units
+
+
+def config_class(method: str, prune_method: str):
+    """The config class (prune/config.py PruneConfig subclass) the method's hook class declares."""
+    return _class(METHODS.get(prune_method) or METHODS[method]).CONFIG
 
 
 def make_method(config, solver, net_param, out=None):

@@ -13,7 +13,8 @@ from typing import Any
 @dataclass
 class TrainingControl:
     """What a hook may change about the training loop, and nothing else: the solver reads it every
-    iteration (``solver.control``). IncReg's schedule uses all three (prune/increg/schedule.py).
+    iteration (``solver.control``). IncReg applies its schedule's decisions through all three
+    (prune/increg/decisions.py).
 
     ``lr_override``: the learning rate used instead of the lr policy's (None: the policy's);
     ``extra_iter_size``: un-normalised forward/backward passes per iteration, multiplying the

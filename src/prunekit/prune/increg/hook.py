@@ -6,7 +6,8 @@ its own L2 factor λ, raised a little every iteration by an amount Δ(j) that fa
 group's importance rank j (a running mean of L1-norm ranks). A group whose λ reaches the
 effective target is pruned: masked on weights, gradients and momentum. The per-iteration
 formulas live in ``increg/math.py``; the run schedule (prune → losseval → retrain → stage check)
-in ``schedule``. This class keeps the per-layer state and applies it at the solver's hooks.
+in ``schedule``, which returns decisions (``decisions.py``) that this class applies through the
+solver. This class keeps the per-layer state and applies it at the solver's hooks.
 
 Every iteration costs, per pruned layer, one reduction on the weights' device for the group
 scores, one copy of them to the host, the ranking and λ update in NumPy there, and one λ⊙w term
@@ -25,7 +26,8 @@ import torch
 from prunekit.prune.units import COL, ROW
 from prunekit.prune import app_log, groups
 from prunekit.prune.increg import host as increg_host
-from prunekit.prune.config import PruneConfig
+from prunekit.prune.increg.config import RegConfig, StageConfig
+from prunekit.prune.increg.decisions import apply_decisions
 from prunekit.prune.increg.math import (
     columns_to_prune, effective_target_reg, increg_step, increment_table, scheme2_kk,
     stage_progress)
@@ -41,11 +43,12 @@ class IncReg(SolverHook):
 
     #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
     ALIASES = ("Reg", "Reg-rank")
+    CONFIG = RegConfig
     UNITS = (COL, ROW)
 
     name = "pruning"
 
-    def __init__(self, config: PruneConfig, solver, net_param, out: TextIO | None = None) -> None:
+    def __init__(self, config: StageConfig, solver, net_param, out: TextIO | None = None) -> None:
         self.config = config
         self.unit = config.unit
         self.out = out or sys.stdout
@@ -90,7 +93,7 @@ class IncReg(SolverHook):
             for layer in self.layers:
                 layer.rebuild_from_zeros()
         self._init_group_state()
-        self.schedule.on_start(solver)
+        apply_decisions(self.schedule.on_start(solver), solver)
 
     def _init_group_state(self) -> None:
         """λ = 0 and running ranks for groups that have none yet (a resume keeps its own)."""
@@ -136,7 +139,7 @@ class IncReg(SolverHook):
             if layer.has_pruned:
                 layer.apply_mask_()
         solver.control.freeze_lr(solver.rate)  # the fork freezes the lr at its first value
-        self.schedule.after_update(solver)
+        apply_decisions(self.schedule.after_update(solver), solver)
 
     def on_snapshot(self, solver, tag: str, paths: tuple[str, str]) -> None:
         self.schedule.retention.written(tag, paths)
@@ -345,7 +348,7 @@ def add_reg_term_torch_(grad: torch.Tensor, reg: np.ndarray, w: torch.Tensor,
     grad.add_(torch.from_numpy(reg).to(w.device, w.dtype).reshape(shape) * w)
 
 
-def _make_layers(config: PruneConfig, solver, net_param) -> list[PrunedLayer]:
+def _make_layers(config: StageConfig, solver, net_param) -> list[PrunedLayer]:
     settings = config.layer_settings(net_param)
     ratios = config.initial_prune_ratios(settings)
     blob_index = {(b.layer, b.index): i for i, b in enumerate(solver.blobs)}

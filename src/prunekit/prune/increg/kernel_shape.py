@@ -32,6 +32,7 @@ import torch
 
 from prunekit.log import get_logger
 from prunekit.prune.units import SHAPE
+from prunekit.prune.increg.config import RegShapeConfig
 from prunekit.prune.increg.math import scheme1_increment
 from prunekit.prune.methods.kernel_shape import KernelShapeLasso, max_taps
 from prunekit.prune.methods.mask_method import MaskedLayer
@@ -90,6 +91,7 @@ class KernelShapeIncReg(KernelShapeLasso):
 
     #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
     ALIASES = ("Reg", "Reg-rank")
+    CONFIG = RegShapeConfig
     UNITS = (SHAPE,)
 
     def __init__(self, config, solver, net_param, out=None) -> None:

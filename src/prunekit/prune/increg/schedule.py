@@ -13,6 +13,11 @@ tests without improvement: lr ×mul_lr_decay and a rollback to the period's best
   fine-tunes the best feasible model for one more lr period and the run ends on the better of
   the two.
 
+The schedule decides, the hook acts: ``on_start`` and ``after_update`` are generators of decision
+objects (prune/increg/decisions.py: snapshot, roll back, enter a state, change the lr, test,
+finish) that prune/increg/hook.py applies one by one through the solver; the schedule itself only
+reads the solver (iteration, display, snapshot prefix, the lr in force).
+
 What is fixed relative to the fork: the run ends by telling the solver (no exit(0) from inside
 it); the last line names the best model file; the lr freeze and every counter are saved in the
 solverstate, so a resumed run continues exactly; a failed stage 1 with a tiny increment falls
@@ -29,6 +34,9 @@ from prunekit.errors import PrunekitError
 from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.layer_state import NEVER
+from prunekit.prune.increg.decisions import (
+    DecayLr, Decisions, EnterState, Finish, RollBack, RunTests, SetLr, TakeSnapshot, UndoLrDecay,
+)
 from prunekit.prune.increg.retention import Retention
 from prunekit.prune.increg.stage_search import StageSearch
 
@@ -76,9 +84,9 @@ class Schedule:
     def last_feasible_ratio(self, layer) -> float:
         return self.search.last_feasible[layer.index]
 
-    def on_start(self, solver) -> None:
+    def on_start(self, solver) -> Decisions:
         """Fresh start: the stage-0 snapshot and the opening lines; a resume just re-enters."""
-        self._enter(solver, self.state)
+        yield from self._enter(self.state)
         if self.started:
             return
         self.started = True
@@ -89,44 +97,44 @@ class Schedule:
                                              progress.num_param_origin))
         self.method.emit(app_log.training_starts(solver.iter, datetime.now(), progress.speedup,
                                                  progress.comp_ratio))
-        solver.snapshot("_stage0")
+        yield TakeSnapshot("_stage0")
 
-    def after_update(self, solver) -> None:
+    def after_update(self, solver) -> Decisions:
         """Step 10 of the fork's iteration: the transitions, then the progress line."""
         k = solver.iter
         interval = self.config.retrain_test_interval
         if self.state == "prune" and all(l.iter_prune_finished != NEVER for l in self.method.layers):
-            self._prune_finished(solver)
+            yield from self._prune_finished(solver)
         if self.state == "losseval" and k - self.stage_iter_prune_finished >= self.config.losseval_interval:
             self.method.emit(app_log.losseval_done(k, datetime.now()))
             self._reset_cycle()
             self.lr_state_start = solver.control.lr_override  # retrain's lr decays; prune goes on from here
-            self._enter(solver, "retrain")
+            yield from self._enter("retrain")
         elif self.state == "retrain" and k % interval == 0:
-            self._test(solver)
+            yield from self._test(solver)
         elif self.state == "final_retrain" and k % interval == 0 and k != self.final_entry_iter:
-            self._test(solver)
+            yield from self._test(solver)
         if not solver.control.finished and solver.param.display and k % solver.param.display == 0:
             progress = self.method.progress()
             self.method.emit(app_log.step_line(k + 1, progress.speedup, self.config.speedup,
                                                progress.comp_ratio, self.config.comp_ratio))
 
     # ------------------------------------------------------------------ states
-    def _enter(self, solver, state: str) -> None:
+    def _enter(self, state: str) -> Decisions:
         """SetPruneState's part that a resume repeats: the state and its iter_size."""
         self.state = state
-        solver.control.set_iter_size(self.config.iter_size_for_state(state))
+        yield EnterState(state, self.config.iter_size_for_state(state))
 
-    def _start_stage(self, solver) -> None:
+    def _start_stage(self, solver) -> Decisions:
         """A new (or retried) pruning stage: layers with a target prune again."""
         for layer in self.method.layers:
             if layer.prune_ratio > 0:
                 layer.iter_prune_finished = NEVER
         self.stage_start_iter = solver.iter
         self.method.progress_changed()  # the speedup flag must be recomputed
-        self._enter(solver, "prune")
+        yield from self._enter("prune")
 
-    def _prune_finished(self, solver) -> None:
+    def _prune_finished(self, solver) -> Decisions:
         k = solver.iter
         self.stage_iter_prune_finished = k
         progress = self.method.progress()
@@ -136,7 +144,7 @@ class Schedule:
                 self.method.emit(app_log.layer_pruned_ratio(layer.index,
                                                             layer.ratio_for(self.method.unit)))
         self.method.clear_leftover_reg()
-        self._enter(solver, "losseval")
+        yield from self._enter("losseval")
 
     # ------------------------------------------------------------------ CheckMaxAcc (3.3)
     def _tag(self) -> str:
@@ -150,11 +158,11 @@ class Schedule:
         base = c + 2 if self.config.given_ratio_mode else c
         return base + (2 if self.first_period else 0)
 
-    def _test(self, solver) -> None:
+    def _test(self, solver) -> Decisions:
         """One retrain / final_retrain test."""
         k, tag = solver.iter, self._tag()
-        solver.snapshot(tag)
-        acc = self._accuracy(solver.test_all())
+        yield TakeSnapshot(tag)
+        acc = self._accuracy((yield RunTests()))
         self.cycle_accs.append((acc, k))
         self.period_count += 1
         if acc > self.period_best[0]:
@@ -163,46 +171,47 @@ class Schedule:
             self.best_all = (acc, k)
         self.method.emit(app_log.retrain_going_on(self.state, acc, k, datetime.now()))
         if self.period_count - self.period_best[2] > self._patience():
-            self._end_period(solver, tag)
+            yield from self._end_period(solver, tag)
         if not solver.control.finished:
             self._keep(solver, {(tag, self.period_best[1]), (tag, self.best_all[1]),
                                 (tag, self.first_period_best_iter)})
 
-    def _end_period(self, solver, tag: str) -> None:
+    def _end_period(self, solver, tag: str) -> Decisions:
         if self.first_period_best_iter < 0:
             self.first_period_best_iter = self.period_best[1]
-        solver.control.multiply_lr(self.config.mul_lr_decay)
+        yield DecayLr(self.config.mul_lr_decay)
         self.decays += 1
         self.method.emit(app_log.lr_period_finished(self.state, self.period_best[0],
                                                     self.period_best[1], solver.control.lr_override,
                                                     datetime.now()))
-        self._rollback(solver, f"{tag}_iter_{self.period_best[1]}")
+        yield from self._rollback(solver, f"{tag}_iter_{self.period_best[1]}")
         if self.state == "final_retrain":
-            self._final_retrain_done(solver)
+            yield from self._final_retrain_done(solver)
             return
         stop = (self.decays > self.config.max_cnt_lr_decay
                 or self.period_best[0] < self.best_all[0] or solver.control.lr_override < 1e-6)
         self.first_period = False
         self._reset_period()
         if stop:
-            self._retrain_done(solver, tag)
+            yield from self._retrain_done(solver, tag)
 
-    def _retrain_done(self, solver, tag: str) -> None:
-        solver.control.divide_lr(self.config.mul_lr_decay)
+    def _retrain_done(self, solver, tag: str) -> Decisions:
+        yield UndoLrDecay(self.config.mul_lr_decay)
         best_acc, best_iter = self.best_all
         self.method.emit(app_log.retrain_done(self.state, best_iter, best_acc,
                                               self.first_period_best_iter))
-        self._rollback(solver, f"{tag}_iter_{self.first_period_best_iter}")
+        yield from self._rollback(solver, f"{tag}_iter_{self.first_period_best_iter}")
         self.last_retrain_lr = solver.control.lr_override
-        solver.control.set_lr(self.lr_state_start)
+        yield SetLr(self.lr_state_start)
         top3 = sorted((acc for acc, _ in self.cycle_accs), reverse=True)[:3]
-        self._check_prune_stage(solver, sum(top3) / len(top3), best_iter, best_acc)
+        yield from self._check_prune_stage(solver, sum(top3) / len(top3), best_iter, best_acc)
 
     # ------------------------------------------------------------------ CheckPruneStage (3.4)
     def _ratios(self) -> list[float]:
         return [layer.ratio_for(self.method.unit) for layer in self.method.layers]
 
-    def _check_prune_stage(self, solver, acc: float, best_iter: int, best_acc: float) -> None:
+    def _check_prune_stage(self, solver, acc: float, best_iter: int,
+                           best_acc: float) -> Decisions:
         search = self.search
         good = search.is_good(acc)
         if good:
@@ -215,17 +224,17 @@ class Schedule:
         self.method.emit(app_log.incre_pr_line(incre, search.ave_pr, self.method.target_eff))
         self._set_stage_ratios(incre)
         if good:
-            self._start_stage(solver)
-            solver.snapshot(f"_stage{self.stage}")
+            yield from self._start_stage(solver)
+            yield TakeSnapshot(f"_stage{self.stage}")
             self.stage += 1
-            self._after_good_stage(solver)
+            yield from self._after_good_stage(solver)
         elif search.too_small(incre):
             self.method.emit(app_log.incre_pr_too_small(search.bottomline))
-            self._go_final_retrain(solver)
+            yield from self._go_final_retrain(solver)
         else:
-            self._rollback(solver, f"_stage{self.stage - 1}_iter_{search.last_feasible_iter}",
-                           announce=True)
-            self._start_stage(solver)
+            yield from self._rollback(
+                solver, f"_stage{self.stage - 1}_iter_{search.last_feasible_iter}", announce=True)
+            yield from self._start_stage(solver)
 
     def _set_stage_ratios(self, incre: float) -> None:
         c = self.config
@@ -237,19 +246,20 @@ class Schedule:
                     layer.index, layer.current_prune_ratio, new))
                 layer.current_prune_ratio = new
 
-    def _after_good_stage(self, solver) -> None:
+    def _after_good_stage(self, solver) -> Decisions:
         """CheckIfFinalTargetAchieved, and the given-ratio ending."""
         if self.config.given_ratio_mode:
-            self._finish_given_ratio(solver)
+            yield from self._finish_given_ratio(solver)
             return
         if not self._final_target_achieved():
             return
         if self.config.if_eswpf:
             self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=True))
-            self._finish(solver, self._stage_best_model(), self.search.last_feasible_acc2)
+            yield from self._finish(solver, self._stage_best_model(),
+                                    self.search.last_feasible_acc2)
             return
         self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=False))
-        self._go_final_retrain(solver)
+        yield from self._go_final_retrain(solver)
 
     def _final_target_achieved(self) -> bool:
         unit = self.method.unit
@@ -267,14 +277,14 @@ class Schedule:
             return f"_stage0_iter_{s.last_feasible_iter}"
         return f"_stage{s.accepted_stage}-retrain_iter_{s.last_feasible_iter2}"
 
-    def _go_final_retrain(self, solver) -> None:
-        self._rollback(solver, self._stage_best_model(), announce=True)
+    def _go_final_retrain(self, solver) -> Decisions:
+        yield from self._rollback(solver, self._stage_best_model(), announce=True)
         self.final_entry_iter = solver.iter
-        solver.control.set_lr(self.last_retrain_lr)
+        yield SetLr(self.last_retrain_lr)
         self._reset_cycle()
-        self._enter(solver, "final_retrain")
+        yield from self._enter("final_retrain")
 
-    def _final_retrain_done(self, solver) -> None:
+    def _final_retrain_done(self, solver) -> Decisions:
         """The final lr period ended: report the better of it and the last accepted stage."""
         acc, it = self.best_all
         self.method.emit(app_log.state_done("final_retrain", it, acc))
@@ -283,25 +293,26 @@ class Schedule:
         if s.last_feasible_acc2 > acc:
             stem, acc, it = self._stage_best_model(), s.last_feasible_acc2, s.last_feasible_iter2
         self.method.emit(app_log.all_prune_done(it, acc))
-        self._finish(solver, stem, acc)
+        yield from self._finish(solver, stem, acc)
 
-    def _finish_given_ratio(self, solver) -> None:
+    def _finish_given_ratio(self, solver) -> Decisions:
         best = self._stage_best_model()
         if self.config.if_eswpf:
             self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=True))
         else:
             self.method.emit(app_log.all_layers_finished(solver.iter, early_stopped=False))
-            self._rollback(solver, best, announce=True)
+            yield from self._rollback(solver, best, announce=True)
             self.method.emit(app_log.task_done())
-        self._finish(solver, best, self.search.last_feasible_acc2, table=self.config.if_eswpf)
+        yield from self._finish(solver, best, self.search.last_feasible_acc2,
+                                table=self.config.if_eswpf)
 
-    def _finish(self, solver, stem: str, acc: float, table: bool = True) -> None:
+    def _finish(self, solver, stem: str, acc: float, table: bool = True) -> Decisions:
         if table:
             self.method.emit(app_log.final_pruned_ratios(self.method.final_rows()))
         self.retention.keep_only({f"{solver.snapshot_prefix}{stem}.caffemodel"})
         get_logger().info("Pruning done. Best model: %s%s.caffemodel (accuracy %s)",
                           solver.snapshot_prefix, stem, app_log.cpp_fixed(acc))
-        solver.control.finish()
+        yield Finish(stem)
 
     # ------------------------------------------------------------------ helpers
     def _keep(self, solver, stems: set[tuple[str, int]]) -> None:
@@ -312,11 +323,11 @@ class Schedule:
         keep.add(f"{prefix}{self._stage_best_model()}.caffemodel")
         self.retention.keep_only(keep)
 
-    def _rollback(self, solver, stem: str, announce: bool = False) -> None:
+    def _rollback(self, solver, stem: str, announce: bool = False) -> Decisions:
         path = f"{solver.snapshot_prefix}{stem}.solverstate"
         if announce:
             self.method.emit(app_log.resuming_from(path))
-        solver.restore(path, rollback=True)
+        yield RollBack(path)
         self.method.progress_changed()  # the speedup flag must be recomputed
 
     def _accuracy(self, results) -> float:

@@ -25,7 +25,7 @@ import torch
 
 from prunekit.errors import PrunekitError
 from prunekit.prune.units import COL, ROW
-from prunekit.prune.config import PruneConfig
+from prunekit.prune.increg.config import SppConfig
 from prunekit.prune.increg.hook import IncReg
 from prunekit.prune.layer_state import NEVER, PrunedLayer
 from prunekit.prune.increg.spp_math import (
@@ -39,9 +39,10 @@ class SPP(IncReg):
 
     #: prune_method spellings of the method part, and the units it prunes (prune/units.py).
     ALIASES = ("SPP", "PP")
+    CONFIG = SppConfig
     UNITS = (COL, ROW)
 
-    def __init__(self, config: PruneConfig, solver, net_param, out: TextIO | None = None) -> None:
+    def __init__(self, config: SppConfig, solver, net_param, out: TextIO | None = None) -> None:
         if config.spp_mask_mode not in ("group-wise", "element-wise"):
             raise PrunekitError(f"{config.source}: spp_mask_mode '{config.spp_mask_mode}' is "
                                 "not available yet (use group-wise or element-wise)")

@@ -30,6 +30,7 @@ import torch
 from prunekit.log import get_logger
 from prunekit.prune import app_log
 from prunekit.prune.config import PruneConfig
+from prunekit.prune.methods.config import ZooConfig
 from prunekit.solver.hooks import SolverHook
 
 
@@ -64,6 +65,7 @@ def row_mask(keep_rows: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 class MaskMethod(SolverHook):
     """Base hook: rounds, hard/soft masks, [app] lines, state. Subclasses define ``select``."""
 
+    CONFIG = ZooConfig  # the family's config class (prune/registry.py config_class)
     name = "pruning"
     ramp = True    # round k prunes prune_ratio·k/R (False: prune_ratio every round)
     soft = False   # masks only at rounds until the last one (SFP)
